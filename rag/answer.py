@@ -1,0 +1,143 @@
+"""ask(): question in, grounded answer with checked citations out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag.citations import Citation
+from rag.errors import InputError
+from rag.retrieve import Hit
+from rag.settings import Settings, get_settings
+
+__all__ = ["Answer", "Citation", "Sources", "ask", "ask_stream"]
+
+
+@dataclass
+class Sources:
+    """First event of a stream: the passages given to the model, numbered from 1."""
+
+    hits: list[Hit]
+
+
+@dataclass
+class Answer:
+    """The final answer with its citations, the passages it was given and its timings."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    sources: list[Hit] = field(default_factory=list)
+    refused: bool = False
+    retrieve_s: float = 0.0
+    first_token_s: float = 0.0
+    total_s: float = 0.0
+    tokens: int = 0
+    search_query: str = ""
+
+
+def _settings(overrides: dict[str, Any]) -> Settings:
+    return get_settings(**overrides)
+
+
+def ask_stream(
+    question: str, history: Sequence[dict[str, str]] | None = None, **overrides: Any
+) -> Iterator[Sources | str | Answer]:
+    """Answer ``question`` as a stream: one :class:`Sources` event as soon as the passages are
+    retrieved, then text pieces, then the final :class:`Answer`.
+
+    ``history`` holds earlier turns as ``{"role", "content"}`` dicts; a follow-up question is
+    rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
+    """
+    from rag.citations import check_citations, grounded
+    from rag.llm import get_llm
+    from rag.prompt import (
+        NOT_FOUND,
+        build_messages,
+        detect_language,
+        fit_passages,
+        last_user_question,
+        refusal,
+        rewrite_follow_up,
+    )
+    from rag.retrieve import get_retriever
+
+    settings = _settings(overrides)
+    question = (question or "").strip()
+    if not question:
+        raise InputError("the question is empty; type a question about the articles")
+    started = time.perf_counter()
+    language = detect_language(question)
+    search_query = rewrite_follow_up(question, history)
+    previous = last_user_question(history) if search_query != question else None
+
+    retriever = get_retriever(settings)
+    llm = get_llm(settings)
+    q_tokens = llm.count_tokens(question)
+    if q_tokens > settings.n_ctx // 4:
+        raise InputError(
+            f"the question is {q_tokens} tokens long; keep it under {settings.n_ctx // 4} "
+            "tokens (about a paragraph)"
+        )
+    hits = retriever.search(
+        search_query, k=settings.k, candidates=settings.candidates, fusion=settings.fusion
+    )
+    hits = fit_passages(hits, settings.context_tokens, llm.count_tokens)
+    retrieve_s = time.perf_counter() - started
+    answer = Answer(question=question, text="", search_query=search_query, retrieve_s=retrieve_s)
+
+    best = max((h.dense_score or 0.0 for h in hits), default=0.0)
+    if not hits or best < settings.refuse_below:
+        yield Sources([])
+        answer.text, answer.refused = refusal(language), True
+        answer.total_s = time.perf_counter() - started
+        yield answer.text
+        yield answer
+        return
+
+    answer.sources = hits
+    yield Sources(list(hits))
+    messages = build_messages(question, hits, language, previous)
+    raw = ""
+    shown = 0  # characters of ``raw`` already yielded
+    tokens = 0
+    stream = llm.stream(messages, max_tokens=settings.max_tokens, temperature=settings.temperature)
+    try:
+        for piece in stream:
+            if tokens == 0:
+                answer.first_token_s = time.perf_counter() - started
+            tokens += 1
+            raw += piece
+            head = raw.lstrip()
+            # Hold back what could still become the NOT_FOUND sentinel.
+            if NOT_FOUND in raw or (head and NOT_FOUND.startswith(head)):
+                continue
+            if len(raw) > shown:
+                yield raw[shown:]
+                shown = len(raw)
+    finally:
+        stream.close()
+    answer.tokens = tokens
+    checked = check_citations(raw, hits)
+    if NOT_FOUND in raw or not checked.supported or not grounded(raw, hits, question):
+        answer.text, answer.refused = refusal(language), True
+        answer.sources = hits
+    else:
+        answer.text, answer.citations = checked.text, checked.citations
+    answer.total_s = time.perf_counter() - started
+    yield answer
+
+
+def ask(question: str, history: Sequence[dict[str, str]] | None = None, **overrides: Any) -> Answer:
+    """Answer ``question`` from the indexed articles, with checked citations.
+
+    The index and the model load on first use and are reused by later calls (thread-safe).
+    """
+    final: Answer | None = None
+    for event in ask_stream(question, history, **overrides):
+        if isinstance(event, Answer):
+            final = event
+    assert final is not None
+    return final

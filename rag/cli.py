@@ -1,0 +1,204 @@
+"""The ``rag`` command: a thin click layer over the library. Errors print one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rag.errors import RagError
+from rag.settings import Settings, get_settings
+
+
+class _Group(click.Group):
+    """Turns RagError (and Ctrl-C) into a one-line message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RagError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    base: Settings = ctx.obj
+    return base.merged(**overrides)
+
+
+index_option = click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path), help="Index folder (RAG_INDEX_DIR)."
+)
+model_option = click.option("--model", help="Built-in model name, .gguf path or hf:REPO/FILE.")
+k_option = click.option("--k", "k", type=int, help="Passages to retrieve (RAG_K).")
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="rag")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Ask questions about a folder of news articles, answered offline with citations."""
+    if ctx.obj is None:
+        try:
+            ctx.obj = get_settings()
+        except Exception as exc:  # pydantic ValidationError: a bad RAG_* variable
+            raise click.UsageError(f"bad RAG_* setting: {exc}".splitlines()[0]) from exc
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@click.option("--prune", is_flag=True, help="Drop indexed documents not found in PATHS.")
+@click.option("--rebuild", is_flag=True, help="Ignore the existing index and build anew.")
+@click.option("--chunk-size", type=int, help="Chunk length in characters (RAG_CHUNK_SIZE).")
+@click.option(
+    "--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), help="FAISS index kind."
+)
+@click.option("--embed-model", help="Embedder (RAG_EMBED_MODEL).")
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    index_dir: Path | None,
+    prune: bool,
+    rebuild: bool,
+    chunk_size: int | None,
+    index_type: str | None,
+    embed_model: str | None,
+) -> None:
+    """Index articles: .txt .md .html files, folders of them, or .jsonl records."""
+    from tqdm import tqdm
+
+    from rag.ingest import ingest as run_ingest
+
+    settings = _settings(
+        ctx,
+        index_dir=index_dir,
+        chunk_size=chunk_size,
+        index_type=index_type,
+        embed_model=embed_model,
+    )
+    bar: dict[str, tqdm] = {}
+
+    def progress(done: int, total: int, stage: str) -> None:
+        if stage != "embedding" or total == 0:
+            return
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc="Embedding", unit="chunk", file=sys.stderr)
+        bar["bar"].n = done
+        bar["bar"].refresh()
+
+    try:
+        summary = run_ingest(list(paths), settings, prune=prune, rebuild=rebuild, progress=progress)
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()
+    click.echo(summary.line())
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@index_option
+@click.pass_context
+def remove(ctx: click.Context, ids: tuple[str, ...], index_dir: Path | None) -> None:
+    """Remove documents from the index by id."""
+    from rag.ingest import remove as run_remove
+
+    click.echo(run_remove(list(ids), _settings(ctx, index_dir=index_dir)).line())
+
+
+@cli.command()
+@index_option
+@click.pass_context
+def docs(ctx: click.Context, index_dir: Path | None) -> None:
+    """List the indexed documents."""
+    from rag.index import Index
+
+    settings = _settings(ctx, index_dir=index_dir)
+    for d in Index.load(settings.index_dir, settings.embed_model).documents():
+        click.echo(f"{d.id}\t{d.date or '-'}\t{d.chunks} chunks\t{d.title}")
+
+
+@cli.command()
+@click.argument("query")
+@index_option
+@k_option
+@click.option("--fusion", type=click.Choice(["rrf", "weighted"]), help="Score fusion.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(
+    ctx: click.Context,
+    query: str,
+    index_dir: Path | None,
+    k: int | None,
+    fusion: str | None,
+    as_json: bool,
+) -> None:
+    """Print the passages ranked for QUERY."""
+    from dataclasses import asdict
+
+    from rag.retrieve import search as run_search
+
+    settings = _settings(ctx, index_dir=index_dir, k=k, fusion=fusion)
+    hits = run_search(query, settings, k=settings.k if k else 5)
+    if as_json:
+        click.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=1))
+        return
+    for n, hit in enumerate(hits, 1):
+        click.secho(
+            f"[{n}] {hit.score:.4f}  {hit.chunk_id}  chars {hit.start}-{hit.end}  {hit.title}",
+            bold=True,
+        )
+        click.echo(f"    {hit.text}\n")
+
+
+@cli.command(name="eval")
+@index_option
+@click.option(
+    "--questions", required=True, type=click.Path(exists=True, path_type=Path), help="JSONL set."
+)
+@click.option("--retrieval-only", is_flag=True, help="Measure retrieval, do not answer.")
+@click.option("--limit", type=int, help="Only the first N questions.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write results here.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid")
+@k_option
+@model_option
+@click.option("--fusion", type=click.Choice(["rrf", "weighted"]), help="Score fusion.")
+@click.pass_context
+def eval_cmd(
+    ctx: click.Context,
+    index_dir: Path | None,
+    questions: Path,
+    retrieval_only: bool,
+    limit: int | None,
+    json_out: Path | None,
+    mode: str,
+    k: int | None,
+    model: str | None,
+    fusion: str | None,
+) -> None:
+    """Measure retrieval (and answers) on a question set of ../shared/bench/."""
+    from rag.eval import run_eval
+
+    settings = _settings(ctx, index_dir=index_dir, k=k, model=model, fusion=fusion)
+    result = run_eval(
+        questions, settings, retrieval_only=retrieval_only, limit=limit, mode=mode, log=click.echo
+    )
+    click.echo(json.dumps(result, indent=1))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="rag")
+
+
+if __name__ == "__main__":
+    main()

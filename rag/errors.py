@@ -1,0 +1,20 @@
+"""The errors a user can see. Each carries a one-line message that says what to do; the CLI and
+the UI print the message, never a traceback."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class: ``str(err)`` is a single line fit to show a user."""
+
+
+class InputError(RagError):
+    """Bad input from the user: an empty question, an unreadable file, an unknown setting."""
+
+
+class IndexStateError(RagError):
+    """The index is missing, corrupt or built with another embedder."""
+
+
+class ModelError(RagError):
+    """The model file is missing, truncated or cannot be loaded, or the remote model failed."""

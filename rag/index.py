@@ -1,0 +1,347 @@
+"""The index folder: FAISS vectors, the chunk table, a BM25 index and a manifest that describes
+them (txtai-style: the config travels with the index).
+
+Files in the folder:
+- ``manifest.json``: format version, embedder name and dimension, chunking settings, FAISS kind,
+  the documents (id, title, date, url, content hash, chunk count) and a checksum of every file;
+- ``chunks.jsonl``: one chunk a line, row-aligned with the vectors;
+- ``texts.jsonl``: the cleaned text of each distinct document content (citations quote it);
+- ``vectors.npy``: float32 normalised embeddings, kept so a removal never re-embeds;
+- ``faiss.index`` and ``bm25/``.
+
+Content is stored once per content hash: two document ids with identical text share chunks.
+Every write builds a sibling temporary folder and swaps it in with a rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import IndexStateError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_SMALL_FILE = 64 * 1024 * 1024  # files below this are checksummed on load
+
+
+@dataclass
+class DocInfo:
+    """A document as the index knows it."""
+
+    id: str
+    title: str
+    hash: str
+    chunks: int = 0
+    date: str | None = None
+    url: str | None = None
+    path: str | None = None
+
+
+@dataclass
+class ChunkRow:
+    """One stored chunk. ``start``/``end`` are offsets in its document's cleaned text."""
+
+    hash: str
+    i: int
+    start: int
+    end: int
+    text: str
+    tokens: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IndexData:
+    """Everything an index holds, in memory, ready to be written."""
+
+    embed_model: str
+    dim: int
+    chunk_size: int
+    chunk_overlap: int
+    index_type: str
+    docs: dict[str, DocInfo]
+    rows: list[ChunkRow]
+    texts: dict[str, str]
+    vectors: np.ndarray
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def choose_index_type(requested: str, n: int, threshold: int) -> str:
+    """Exact search below ``threshold`` chunks, IVF above it, unless a kind is requested."""
+    if requested != "auto":
+        return requested
+    return "ivf" if n >= threshold else "flat"
+
+
+def build_faiss(vectors: np.ndarray, kind: str, previous: Any = None) -> Any:
+    """A FAISS inner-product index over normalised ``vectors``.
+
+    ``ivf`` reuses the trained centroids of ``previous`` when given, so updating a large index
+    costs one pass of ``add`` and never a re-training.
+    """
+    import faiss
+    import numpy as np
+
+    dim = vectors.shape[1]
+    n = vectors.shape[0]
+    if kind == "flat" or n == 0:
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 96
+    elif kind == "ivf":
+        if previous is not None and isinstance(previous, faiss.IndexIVF) and previous.d == dim:
+            index = faiss.clone_index(previous)
+            index.reset()
+        else:
+            nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(0)
+            sample = vectors[rng.choice(n, size=min(n, nlist * 40), replace=False)]
+            index.train(np.ascontiguousarray(sample))
+        index.nprobe = max(8, index.nlist // 32)
+    else:
+        raise IndexStateError(f"unknown index type {kind!r}; use auto, flat, hnsw or ivf")
+    if n:
+        for lo in range(0, n, 65536):
+            index.add(np.ascontiguousarray(vectors[lo : lo + 65536]))
+    return index
+
+
+def build_bm25(rows: list[ChunkRow]) -> Any:
+    """A bm25s index over the stored tokens of ``rows`` (row-aligned)."""
+    import bm25s
+
+    retriever = bm25s.BM25(k1=1.2, b=0.75)
+    # bm25s rejects empty documents; a placeholder token keeps rows aligned.
+    corpus = [row.tokens or ["\u2400"] for row in rows] or [["\u2400"]]
+    retriever.index(corpus, show_progress=False)
+    return retriever
+
+
+class Index:
+    """A loaded, read-only index. Load with :meth:`Index.load`; write with :func:`write_index`."""
+
+    def __init__(self, path: Path, data: IndexData, faiss_index: Any, bm25: Any) -> None:
+        self.path = path
+        self.data = data
+        self.faiss = faiss_index
+        self.bm25 = bm25
+        self._by_hash: dict[str, DocInfo] = {}
+        for doc in sorted(data.docs.values(), key=lambda d: d.id):
+            self._by_hash.setdefault(doc.hash, doc)
+
+    @property
+    def embed_model(self) -> str:
+        """Name of the embedder the vectors came from."""
+        return self.data.embed_model
+
+    def __len__(self) -> int:
+        return len(self.data.rows)
+
+    def documents(self) -> list[DocInfo]:
+        """The indexed documents, sorted by id."""
+        return sorted(self.data.docs.values(), key=lambda d: d.id)
+
+    def document_text(self, doc_id: str) -> str:
+        """The cleaned text of ``doc_id``; chunk and citation offsets point into it."""
+        doc = self.data.docs.get(doc_id)
+        if doc is None:
+            raise IndexStateError(f"no document {doc_id!r} in the index; see `rag ingest`")
+        return self.data.texts[doc.hash]
+
+    def doc_for_row(self, row: int) -> DocInfo:
+        """The (first by id) document holding chunk ``row``."""
+        return self._by_hash[self.data.rows[row].hash]
+
+    def chunk_id(self, row: int) -> str:
+        """A readable chunk id: ``{doc_id}#{n}``."""
+        return f"{self.doc_for_row(row).id}#{self.data.rows[row].i}"
+
+    def dense_search(self, vectors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` rows by cosine similarity for each query vector: (scores, rows)."""
+        n = min(n, len(self))
+        if n == 0:
+            import numpy as np
+
+            return np.zeros((len(vectors), 0), "float32"), np.zeros((len(vectors), 0), "int64")
+        return self.faiss.search(vectors, n)
+
+    def bm25_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every row for the query ``tokens``."""
+        import numpy as np
+
+        ids = self.bm25.get_tokens_ids(tokens)
+        if not ids or not len(self):
+            return np.zeros(len(self), dtype="float32")
+        return self.bm25.get_scores_from_ids(ids)
+
+    @classmethod
+    def load(cls, path: Path | str, embed_model: str | None = None) -> Index:
+        """Load and check the index at ``path``.
+
+        Raises IndexStateError (one line, says what to run) when it is missing, corrupt, of
+        another format version, or built with another embedder than ``embed_model``.
+        """
+        path = Path(path)
+        _recover(path)
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise IndexStateError(
+                f"no index at {path}/; build it with `rag ingest seeds/ --index {path}`"
+            )
+        rebuild = f"rebuild it with `rag ingest --rebuild PATH... --index {path}`"
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexStateError(
+                f"the index manifest {manifest_path} is corrupt; {rebuild}"
+            ) from exc
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexStateError(
+                f"the index at {path}/ has format {manifest.get('format_version')}, "
+                f"this version reads {FORMAT_VERSION}; {rebuild}"
+            )
+        embedder = manifest["embedder"]["name"]
+        if embed_model is not None and embed_model != embedder:
+            raise IndexStateError(
+                f"the index at {path}/ was built with embedder {embedder!r}, not {embed_model!r}; "
+                f"set RAG_EMBED_MODEL={embedder} or {rebuild}"
+            )
+        for name, meta in manifest["files"].items():
+            file = path / name
+            if not file.is_file() or file.stat().st_size != meta["size"]:
+                raise IndexStateError(f"index file {file} is missing or truncated; {rebuild}")
+            if meta["size"] < _SMALL_FILE and _sha256(file) != meta["sha256"]:
+                raise IndexStateError(f"index file {file} is corrupt; {rebuild}")
+        try:
+            return cls._read(path, manifest)
+        except Exception as exc:
+            raise IndexStateError(
+                f"the index at {path}/ could not be read ({exc}); {rebuild}"
+            ) from exc
+
+    @classmethod
+    def _read(cls, path: Path, manifest: dict[str, Any]) -> Index:
+        import bm25s
+        import faiss
+        import numpy as np
+
+        rows = []
+        with (path / "chunks.jsonl").open(encoding="utf-8") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                rows.append(ChunkRow(rec["h"], rec["i"], rec["s"], rec["e"], rec["t"], rec["k"]))
+        texts = {}
+        with (path / "texts.jsonl").open(encoding="utf-8") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                texts[rec["h"]] = rec["t"]
+        vectors = np.load(path / "vectors.npy", mmap_mode="r")
+        data = IndexData(
+            embed_model=manifest["embedder"]["name"],
+            dim=manifest["embedder"]["dim"],
+            chunk_size=manifest["chunking"]["size"],
+            chunk_overlap=manifest["chunking"]["overlap"],
+            index_type=manifest["index_type"],
+            docs={d["id"]: DocInfo(**d) for d in manifest["documents"]},
+            rows=rows,
+            texts=texts,
+            vectors=vectors,
+        )
+        if len(rows) != vectors.shape[0]:
+            raise ValueError("chunk table and vectors differ in length")
+        faiss_index = faiss.read_index(str(path / "faiss.index"))
+        bm25 = bm25s.BM25.load(str(path / "bm25"), mmap=False)
+        return cls(path, data, faiss_index, bm25)
+
+
+def write_index(path: Path | str, data: IndexData, previous: Index | None = None) -> Index:
+    """Build FAISS and BM25 for ``data`` in a temporary sibling folder, then swap it in."""
+    import faiss
+    import numpy as np
+
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        vectors = np.ascontiguousarray(data.vectors, dtype=np.float32)
+        np.save(tmp / "vectors.npy", vectors)
+        with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
+            for r in data.rows:
+                rec = {"h": r.hash, "i": r.i, "s": r.start, "e": r.end, "t": r.text, "k": r.tokens}
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        with (tmp / "texts.jsonl").open("w", encoding="utf-8") as fh:
+            for h in sorted(data.texts):
+                fh.write(json.dumps({"h": h, "t": data.texts[h]}, ensure_ascii=False) + "\n")
+        faiss_index = build_faiss(vectors, data.index_type, previous.faiss if previous else None)
+        faiss.write_index(faiss_index, str(tmp / "faiss.index"))
+        bm25 = build_bm25(data.rows)
+        bm25.save(str(tmp / "bm25"))
+        files = {
+            p.relative_to(tmp).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file()
+        }
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "embedder": {"name": data.embed_model, "dim": data.dim},
+            "chunking": {"size": data.chunk_size, "overlap": data.chunk_overlap},
+            "index_type": data.index_type,
+            "counts": {"documents": len(data.docs), "chunks": len(data.rows)},
+            "documents": [asdict(d) for d in sorted(data.docs.values(), key=lambda d: d.id)],
+            "files": files,
+        }
+        (tmp / MANIFEST).write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                with p.open("rb") as fh:
+                    os.fsync(fh.fileno())
+        _swap(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    data.vectors = vectors
+    return Index(path, data, faiss_index, bm25)
+
+
+def _swap(new: Path, path: Path) -> None:
+    """Replace ``path`` by ``new``: two renames; :func:`_recover` repairs a crash between them."""
+    old = path.with_name(f".{path.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if path.exists():
+        os.rename(path, old)
+    os.rename(new, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(path: Path) -> None:
+    """Put back the previous index if a swap was cut between its two renames."""
+    old = path.with_name(f".{path.name}.old")
+    if not (path / MANIFEST).exists() and (old / MANIFEST).exists():
+        if path.exists():
+            shutil.rmtree(path)
+        os.rename(old, path)

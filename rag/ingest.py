@@ -1,0 +1,244 @@
+"""Incremental ingest: documents -> chunks -> embeddings -> a new index swapped in atomically.
+
+Unchanged documents cost nothing, a changed document is replaced, identical content under two ids
+is embedded once, and removing documents never re-embeds anything (the vectors are kept).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import IndexStateError, InputError
+from rag.settings import Settings
+
+Progress = Callable[[int, int, str], None]
+
+# One writer at a time per process; readers keep using the index they loaded.
+_write_lock = threading.Lock()
+
+
+@dataclass
+class IngestSummary:
+    """What an ingest or a removal changed."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    documents: int = 0
+    chunks: int = 0
+    new_chunks: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def chunks_per_s(self) -> float:
+        """New chunks embedded and indexed per second of the whole run."""
+        return self.new_chunks / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        """A one-line human summary."""
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed; {self.documents} documents, {self.chunks} chunks "
+            f"({self.new_chunks} new) in {self.seconds:.1f} s, "
+            f"{self.chunks_per_s:.1f} chunks/s"
+        )
+
+
+def _load_existing(settings: Settings, rebuild: bool):  # -> Index | None
+    from rag.index import MANIFEST, Index
+
+    if rebuild or not (Path(settings.index_dir) / MANIFEST).exists():
+        # A half-swapped index is recovered by Index.load; only then is there nothing.
+        old = Path(settings.index_dir).with_name(f".{Path(settings.index_dir).name}.old")
+        if rebuild or not (old / MANIFEST).exists():
+            return None
+    try:
+        return Index.load(settings.index_dir, settings.embed_model)
+    except IndexStateError as exc:
+        raise IndexStateError(f"{exc} (or pass --rebuild to start over)") from exc
+
+
+def ingest(
+    paths: Iterable[Path | str],
+    settings: Settings,
+    prune: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Add or update the documents found under ``paths``; with ``prune``, drop every indexed
+    document not found there. ``progress(done, total, stage)`` reports embedding progress."""
+    from rag.documents import load_paths
+
+    started = time.perf_counter()
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"{p} does not exist; give files or folders of articles")
+    docs = list(load_paths(paths))
+    if not docs and not prune:
+        raise InputError(
+            "no articles found in "
+            + ", ".join(map(str, paths))
+            + "; supported: .txt .md .html .jsonl"
+        )
+    with _write_lock:
+        previous = _load_existing(settings, rebuild)
+        summary = IngestSummary()
+        current = dict(previous.data.docs) if previous else {}
+        texts = dict(previous.data.texts) if previous else {}
+        seen = set()
+        from rag.index import DocInfo
+
+        for doc in docs:
+            if doc.id in seen:
+                raise InputError(f"document id {doc.id!r} appears twice in the input; rename one")
+            seen.add(doc.id)
+            old = current.get(doc.id)
+            if old is None:
+                summary.added += 1
+            elif old.hash != doc.content_hash:
+                summary.updated += 1
+            else:
+                summary.unchanged += 1
+            current[doc.id] = DocInfo(
+                id=doc.id,
+                title=doc.title,
+                hash=doc.content_hash,
+                date=doc.date,
+                url=doc.url,
+                path=doc.path,
+            )
+            texts.setdefault(doc.content_hash, doc.text)
+        if prune:
+            for doc_id in [d for d in current if d not in seen]:
+                del current[doc_id]
+                summary.removed += 1
+        if (
+            previous
+            and not (summary.added or summary.updated or summary.removed)
+            and _described(previous.data.docs) == _described(current)
+        ):
+            summary.documents = len(current)
+            summary.chunks = len(previous)
+            summary.seconds = time.perf_counter() - started
+            return summary
+        _commit(current, texts, previous, settings, summary, progress)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _described(docs: dict) -> dict[str, tuple]:
+    """What the manifest says of each document, less where it was read from."""
+    return {k: (d.hash, d.title, d.date, d.url) for k, d in docs.items()}
+
+
+def remove(ids: Iterable[str], settings: Settings) -> IngestSummary:
+    """Drop documents by id. Costs a rebuild of FAISS and BM25 from stored data, no embedding."""
+    started = time.perf_counter()
+    ids = list(ids)
+    with _write_lock:
+        previous = _load_existing(settings, rebuild=False)
+        if previous is None:
+            raise IndexStateError(f"no index at {settings.index_dir}/; nothing to remove")
+        unknown = [i for i in ids if i not in previous.data.docs]
+        if unknown:
+            raise InputError(
+                f"no document {', '.join(map(repr, unknown))} in the index; "
+                "`rag docs` lists the ids"
+            )
+        current = {k: v for k, v in previous.data.docs.items() if k not in set(ids)}
+        summary = IngestSummary(removed=len(ids))
+        _commit(current, dict(previous.data.texts), previous, settings, summary, None)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _commit(
+    docs: dict,
+    texts: dict[str, str],
+    previous,
+    settings: Settings,
+    summary: IngestSummary,
+    progress: Progress | None,
+) -> None:
+    """Chunk and embed the content that is new, keep the rest, and write the index."""
+    import numpy as np
+
+    from rag.analyzer import get_analyzer
+    from rag.chunking import chunk_document
+    from rag.documents import Document
+    from rag.embeddings import get_embedder
+    from rag.index import ChunkRow, IndexData, choose_index_type, write_index
+
+    same_chunking = previous is not None and (
+        previous.data.chunk_size == settings.chunk_size
+        and previous.data.chunk_overlap == settings.chunk_overlap
+    )
+    wanted = {d.hash for d in docs.values()}
+    texts = {h: t for h, t in texts.items() if h in wanted}
+    keep_rows: list[int] = []
+    have: set[str] = set()
+    if same_chunking:
+        for n, row in enumerate(previous.data.rows):
+            if row.hash in wanted:
+                keep_rows.append(n)
+                have.add(row.hash)
+    analyzer = get_analyzer()
+    new_rows: list[ChunkRow] = []
+    first_id = {}
+    for d in sorted(docs.values(), key=lambda d: d.id):
+        first_id.setdefault(d.hash, d.id)
+    for h in sorted(wanted - have):
+        doc = Document(id=first_id[h], text=texts[h], title="", date=None, url=None, path=None)
+        for i, chunk in enumerate(chunk_document(doc, settings.chunk_size, settings.chunk_overlap)):
+            tokens = analyzer.tokens(chunk.text)
+            new_rows.append(ChunkRow(h, i, chunk.start, chunk.end, chunk.text, tokens))
+    embedder = get_embedder(settings.embed_model)
+    t0 = time.perf_counter()
+    batches = []
+    total = len(new_rows)
+    step = max(embedder.batch_size, 64)
+    if progress:
+        progress(0, total, "embedding")
+    for lo in range(0, total, step):
+        batches.append(embedder.embed_passages([r.text for r in new_rows[lo : lo + step]]))
+        if progress:
+            progress(min(lo + step, total), total, "embedding")
+    summary.embed_seconds = time.perf_counter() - t0
+    new_vecs = np.concatenate(batches) if batches else np.zeros((0, embedder.dim), "float32")
+    if previous is not None and same_chunking:
+        kept = np.asarray(previous.data.vectors[keep_rows], dtype=np.float32)
+        rows = [previous.data.rows[n] for n in keep_rows] + new_rows
+    else:
+        kept = np.zeros((0, embedder.dim), "float32")
+        rows = new_rows
+    vectors = np.concatenate([kept.reshape(-1, embedder.dim), new_vecs])
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.hash] = counts.get(r.hash, 0) + 1
+    for d in docs.values():
+        d.chunks = counts.get(d.hash, 0)
+    kind = choose_index_type(settings.index_type, len(rows), settings.ann_threshold)
+    if progress:
+        progress(total, total, "indexing")
+    data = IndexData(
+        embed_model=embedder.name,
+        dim=embedder.dim,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        index_type=kind,
+        docs=docs,
+        rows=rows,
+        texts=texts,
+        vectors=vectors,
+    )
+    write_index(settings.index_dir, data, previous)
+    summary.documents = len(docs)
+    summary.chunks = len(rows)
+    summary.new_chunks = len(new_rows)

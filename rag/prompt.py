@@ -1,0 +1,184 @@
+"""The prompt: a fixed system prefix (so llama.cpp reuses its cached state between questions),
+then the numbered passages, then the question. Also: the question's language, follow-up
+rewriting and the refusal wording."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from rag.retrieve import Hit
+
+NOT_FOUND = "NOT_FOUND"
+
+SYSTEM_PROMPT = (
+    "You answer questions about news articles. Use only the numbered passages in the user's "
+    "message, never your own knowledge. Answer briefly: one to three sentences with the "
+    "exact names, numbers and dates from the passages. After each fact write the number of the "
+    f"passage it comes from, like [1]. If the passages do not contain the answer, reply only "
+    f"{NOT_FOUND}."
+)
+
+REFUSALS = {
+    "id": "Maaf, artikel yang tersedia tidak memuat jawaban atas pertanyaan ini.",
+    "en": "Sorry, the articles available do not contain the answer to this question.",
+}
+LANGUAGE_NAMES = {"id": "Indonesian", "en": "English"}
+
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_INDONESIAN_MARKERS = frozenset(
+    [
+        "apa",
+        "apakah",
+        "siapa",
+        "siapakah",
+        "berapa",
+        "berapakah",
+        "kapan",
+        "bagaimana",
+        "mengapa",
+        "kenapa",
+        "dimana",
+        "mana",
+        "yang",
+        "dan",
+        "di",
+        "ke",
+        "dari",
+        "pada",
+        "untuk",
+        "dengan",
+        "dalam",
+        "oleh",
+        "adalah",
+        "ini",
+        "itu",
+        "tersebut",
+        "tahun",
+        "negara",
+        "saja",
+        "sebutkan",
+        "jelaskan",
+        "tidak",
+        "bukan",
+        "juga",
+        "sejak",
+        "antara",
+        "siapakah",
+        "berapa",
+    ]
+)
+_ENGLISH_MARKERS = frozenset(
+    [
+        "what",
+        "who",
+        "whom",
+        "which",
+        "when",
+        "where",
+        "why",
+        "how",
+        "many",
+        "much",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "does",
+        "do",
+        "did",
+        "of",
+        "in",
+        "on",
+        "for",
+        "with",
+        "and",
+        "to",
+        "from",
+        "by",
+        "since",
+        "between",
+        "name",
+        "list",
+        "explain",
+    ]
+)
+# Words that point back to an earlier turn: Indonesian -nya suffix forms, demonstratives, pronouns.
+_ANAPHORA = re.compile(
+    r"\b(\w+nya|itu|tersebut|ini|mereka|dia|ia|beliau|they|them|it|its|he|she|his|her|this|"
+    r"that|these|those|there)\b",
+    re.IGNORECASE,
+)
+
+
+def detect_language(text: str) -> str:
+    """``"id"`` or ``"en"``, by counting function words (ties go to Indonesian)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    ind = sum(w in _INDONESIAN_MARKERS for w in words)
+    eng = sum(w in _ENGLISH_MARKERS for w in words)
+    return "en" if eng > ind else "id"
+
+
+def refusal(language: str) -> str:
+    """The refusal sentence in ``language``."""
+    return REFUSALS.get(language, REFUSALS["en"])
+
+
+def last_user_question(history: Sequence[dict[str, str]] | None) -> str | None:
+    """The most recent user message of ``history``."""
+    for turn in reversed(history or []):
+        if turn.get("role") == "user" and turn.get("content", "").strip():
+            return turn["content"].strip()
+    return None
+
+
+def is_follow_up(question: str) -> bool:
+    """A short question, or one that points back with a pronoun, needs the previous turn."""
+    return len(_WORD.findall(question)) <= 4 or bool(_ANAPHORA.search(question))
+
+
+def rewrite_follow_up(question: str, history: Sequence[dict[str, str]] | None) -> str:
+    """The standalone form of ``question`` for retrieval: the previous question joined to it
+    when it is a follow-up ("siapa yang mewakilinya?"), else the question itself."""
+    previous = last_user_question(history)
+    if previous and is_follow_up(question):
+        return f"{previous} {question}"
+    return question
+
+
+def format_passage(n: int, hit: Hit) -> str:
+    """One numbered passage as the model reads it."""
+    title = f" ({hit.title})" if hit.title else ""
+    return f"[{n}]{title} {hit.text}"
+
+
+def fit_passages(
+    hits: Sequence[Hit], budget_tokens: int, count_tokens: Callable[[str], int]
+) -> list[Hit]:
+    """The leading hits whose passages fit ``budget_tokens``; the first always fits."""
+    kept: list[Hit] = []
+    used = 0
+    for n, hit in enumerate(hits, 1):
+        cost = count_tokens(format_passage(n, hit)) + 2
+        if kept and used + cost > budget_tokens:
+            break
+        kept.append(hit)
+        used += cost
+    return kept
+
+
+def build_messages(
+    question: str,
+    hits: Sequence[Hit],
+    language: str,
+    previous_question: str | None = None,
+) -> list[dict[str, str]]:
+    """Chat messages: fixed system prompt, then passages, question and answer language."""
+    passages = "\n\n".join(format_passage(n, h) for n, h in enumerate(hits, 1))
+    earlier = f"Previous question: {previous_question}\n" if previous_question else ""
+    user = (
+        f"Passages:\n{passages}\n\n{earlier}Question: {question}\n"
+        f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]

