@@ -202,3 +202,96 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _answer_overrides(ctx: click.Context, **given: Any) -> dict[str, Any]:
+    return _settings(ctx, **given).model_dump()
+
+
+@cli.command()
+@click.argument("question")
+@index_option
+@k_option
+@model_option
+@click.option("--backend", type=click.Choice(["llama", "openai"]), help="LLM backend.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: str,
+    index_dir: Path | None,
+    k: int | None,
+    model: str | None,
+    backend: str | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the articles, streaming, then list the sources."""
+    from dataclasses import asdict
+
+    from rag.answer import Answer, ask_stream
+    from rag.chat import print_sources, stream_answer
+
+    overrides = _answer_overrides(ctx, index_dir=index_dir, k=k, model=model, backend=backend)
+    events = ask_stream(question, None, **overrides)
+    if as_json:
+        answer = [e for e in events if isinstance(e, Answer)][-1]
+        click.echo(json.dumps(asdict(answer), ensure_ascii=False, indent=1))
+        return
+    answer = stream_answer(events)
+    if answer is not None:
+        click.echo("")
+        print_sources(answer)
+
+
+@cli.command()
+@index_option
+@k_option
+@model_option
+@click.option("--backend", type=click.Choice(["llama", "openai"]), help="LLM backend.")
+@click.pass_context
+def chat(
+    ctx: click.Context,
+    index_dir: Path | None,
+    k: int | None,
+    model: str | None,
+    backend: str | None,
+) -> None:
+    """A conversation in the terminal: follow-up questions, /sources, /reset, /help, /exit."""
+    from rag.chat import repl
+
+    repl(_answer_overrides(ctx, index_dir=index_dir, k=k, model=model, backend=backend))
+
+
+@cli.command()
+@click.option("--verify", is_flag=True, help="Re-hash every model file now.")
+@click.pass_context
+def models(ctx: click.Context, verify: bool) -> None:
+    """List the built-in models, where each file is, and whether its hash checks out."""
+    from rag.models import model_status
+
+    for st in model_status(ctx.obj, verify=verify):
+        mark = "*" if st.default else " "
+        state = {True: "ok", False: "BAD HASH", None: "unchecked"}[st.verified]
+        if not st.exists:
+            state = "missing (run `make setup`)"
+        size = f"{st.size / 1e6:.1f} MB" if st.size else "-"
+        click.echo(f"{mark} {st.name:<22} {state:<10} {size:>10}  {st.licence:<11} {st.path}")
+
+
+@cli.command()
+@index_option
+@click.option("--host", help="Address to listen on (RAG_HOST).")
+@click.option("--port", type=int, help="Port (RAG_PORT).")
+@model_option
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    index_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    model: str | None,
+) -> None:
+    """Start the browser chat."""
+    from ui.app import launch
+
+    launch(_settings(ctx, index_dir=index_dir, host=host, port=port, model=model))

@@ -1,0 +1,175 @@
+"""ask() and ask_stream() over a real index of the seeds, with a fake LLM."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import rag.llm
+from rag import ask, ask_stream
+from rag.answer import Answer, Sources
+from rag.errors import InputError
+from rag.index import Index
+from rag.ingest import ingest
+from rag.prompt import NOT_FOUND, REFUSALS
+from rag.settings import get_settings
+from tests.fakes import FakeLLM, passage
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+@pytest.fixture(scope="module")
+def seeds_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("answer") / "index"
+    ingest([SEEDS], get_settings(index_dir=path))
+    return path
+
+
+def use_llm(monkeypatch: pytest.MonkeyPatch, reply) -> FakeLLM:
+    llm = FakeLLM(reply)
+    monkeypatch.setattr(rag.llm, "get_llm", lambda settings: llm)
+    return llm
+
+
+def first_sentence_of_passage_1(messages) -> str:
+    return passage(messages, 1).split(". ")[0].rstrip(".") + " [1]."
+
+
+def test_answer_cites_the_exact_span(seeds_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_llm(monkeypatch, first_sentence_of_passage_1)
+    answer = ask("Negara apa saja yang menjadi anggota Aliansi Pasifik?", index_dir=seeds_index)
+    assert not answer.refused
+    assert answer.citations, answer.text
+    index = Index.load(seeds_index)
+    for c in answer.citations:
+        assert index.document_text(c.doc_id)[c.start : c.end] == c.quote
+        assert c.quote.strip()
+        assert c.chunk_id.startswith(c.doc_id + "#")
+        assert c.doc_id == answer.sources[c.n - 1].doc_id
+    assert answer.sources[0].doc_id == "000_a9ce33f359e193a2.txt"
+    assert answer.retrieve_s > 0 and answer.total_s >= answer.first_token_s > 0
+    assert answer.tokens > 0
+
+
+def test_stream_yields_sources_then_text_then_answer(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_llm(monkeypatch, first_sentence_of_passage_1)
+    events = list(ask_stream("Di hotel mana simposium migrasi diadakan?", index_dir=seeds_index))
+    assert isinstance(events[0], Sources) and events[0].hits
+    assert all(isinstance(e, str) for e in events[1:-1]) and len(events) > 3
+    assert isinstance(events[-1], Answer)
+    assert events[-1].sources == events[0].hits
+
+
+def test_invalid_and_unrelated_citations_are_dropped(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def reply(messages) -> str:
+        fact = passage(messages, 1).split(". ")[0].rstrip(".")
+        return f"{fact} [9]. Zebra quantum xylophone [1]."
+
+    use_llm(monkeypatch, reply)
+    answer = ask("Negara apa saja yang menjadi anggota Aliansi Pasifik?", index_dir=seeds_index)
+    assert "[9]" not in answer.text
+    # the first sentence lost its bogus [9] but got the passage that supports it
+    assert answer.text.split(".")[0].endswith("[1]")
+    assert "xylophone." in answer.text and "xylophone [1]" not in answer.text
+    assert {c.n for c in answer.citations} == {1}
+
+
+def test_uncited_answer_gets_best_supporting_passage(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_llm(monkeypatch, lambda m: passage(m, 2).split(". ")[0].rstrip(".") + ".")
+    answer = ask("Berapa negara observer Aliansi Pasifik?", index_dir=seeds_index)
+    assert answer.citations and answer.citations[0].n == 2
+    assert "[2]" in answer.text
+
+
+def test_model_refusal_is_a_refusal_in_the_question_language(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_llm(monkeypatch, lambda m: NOT_FOUND)
+    events = list(ask_stream("Siapa presiden Indonesia pada tahun 2019?", index_dir=seeds_index))
+    answer = events[-1]
+    assert answer.refused and answer.text == REFUSALS["id"] and not answer.citations
+    assert not any(NOT_FOUND in e for e in events if isinstance(e, str))
+    answer = ask("Who was the president of France in 1990?", index_dir=seeds_index)
+    assert answer.refused and answer.text == REFUSALS["en"]
+
+
+def test_answer_from_model_memory_is_refused(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_llm(monkeypatch, lambda m: "Presiden Indonesia pada tahun 2019 adalah Joko Widodo [1].")
+    answer = ask("Siapa presiden Indonesia pada tahun 2019?", index_dir=seeds_index)
+    assert answer.refused and not answer.citations
+
+
+def test_follow_up_is_rewritten_against_history(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = use_llm(monkeypatch, first_sentence_of_passage_1)
+    history = [
+        {"role": "user", "content": "Komnas Perempuan bekerja sama dengan INFID?"},
+        {"role": "assistant", "content": "Ya [1]."},
+    ]
+    answer = ask("Siapa yang mewakilinya?", history=history, index_dir=seeds_index)
+    assert "INFID" in answer.search_query
+    assert answer.sources[0].doc_id == "004_3ce22eceb3ce4dae.txt"
+    assert "Komnas Perempuan bekerja sama dengan INFID?" in llm.prompts[-1][-1]["content"]
+    standalone = ask(
+        "Di hotel mana simposium migrasi diadakan?", history=history, index_dir=seeds_index
+    )
+    assert standalone.search_query == "Di hotel mana simposium migrasi diadakan?"
+
+
+def test_bad_questions_are_one_line_errors(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_llm(monkeypatch, lambda m: "x")
+    with pytest.raises(InputError, match="empty"):
+        ask("   ", index_dir=seeds_index)
+    with pytest.raises(InputError, match="tokens long") as err:
+        ask("kata " * 5000, index_dir=seeds_index)
+    assert "\n" not in str(err.value)
+
+
+def test_closing_the_stream_stops_generation(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = use_llm(monkeypatch, lambda m: "satu dua tiga empat lima enam tujuh delapan")
+    stream = ask_stream("Berapa negara observer Aliansi Pasifik?", index_dir=seeds_index)
+    for event in stream:
+        if isinstance(event, str):
+            break
+    stream.close()
+    assert llm.closed_early
+
+
+def test_concurrent_questions_do_not_mix(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_llm(monkeypatch, first_sentence_of_passage_1)
+    questions = {
+        "Di hotel mana Simposium Nasional Migration Governance diadakan?": "001_",
+        "Siapa yang mewakili INFID dalam penandatanganan dengan Komnas Perempuan?": "004_",
+        "Berapa peserta program Colombo Plan tahun 2021?": "002_",
+    }
+    results: dict[str, Answer] = {}
+
+    def run(q: str) -> None:
+        results[q] = ask(q, index_dir=seeds_index)
+
+    threads = [threading.Thread(target=run, args=(q,)) for q in questions for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for q, prefix in questions.items():
+        assert results[q].question == q
+        assert results[q].sources[0].doc_id.startswith(prefix)
+        assert results[q].citations[0].doc_id.startswith(prefix)
