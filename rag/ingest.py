@@ -123,6 +123,7 @@ def ingest(
             previous
             and not (summary.added or summary.updated or summary.removed)
             and _described(previous.data.docs) == _described(current)
+            and _same_layout(previous, settings)
         ):
             summary.documents = len(current)
             summary.chunks = len(previous)
@@ -131,6 +132,19 @@ def ingest(
         _commit(current, texts, previous, settings, summary, progress)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _same_layout(previous, settings: Settings) -> bool:  # noqa: ANN001 - lazy Index type
+    """True when ``settings`` would chunk and index the same way as ``previous`` was built."""
+    from rag.index import choose_index_type
+
+    data = previous.data
+    kind = choose_index_type(settings.index_type, len(previous), settings.ann_threshold)
+    return (data.chunk_size, data.chunk_overlap, data.index_type) == (
+        settings.chunk_size,
+        settings.chunk_overlap,
+        kind,
+    )
 
 
 def _described(docs: dict) -> dict[str, tuple]:

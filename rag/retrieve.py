@@ -122,7 +122,7 @@ def get_retriever(settings: Settings) -> Retriever:
     """The retriever for ``settings.index_dir``, loaded once and reloaded when the index changes
     on disk (an ingest from another session or process)."""
     from rag.analyzer import get_analyzer
-    from rag.embeddings import get_embedder
+    from rag.embeddings import canonical_name, get_embedder
     from rag.index import MANIFEST, Index
 
     path = Path(settings.index_dir).resolve()
@@ -133,7 +133,8 @@ def get_retriever(settings: Settings) -> Retriever:
     key = str(path)
     with _cache_lock:
         cached = _cache.get(key)
-        if cached and cached[0] == stamp and cached[1].embedder.name == settings.embed_model:
+        model = canonical_name(settings.embed_model)
+        if cached and cached[0] == stamp and cached[1].embedder.name == model:
             return cached[1]
         index = Index.load(path, settings.embed_model)
         retriever = Retriever(index, get_embedder(settings.embed_model), get_analyzer())

@@ -1,0 +1,106 @@
+"""Citation checking, name repair, grounding, prompt building and language detection."""
+
+from __future__ import annotations
+
+from rag.citations import check_citations, grounded, snap_names, split_sentences
+from rag.prompt import (
+    NOT_FOUND,
+    SYSTEM_PROMPT,
+    build_messages,
+    detect_language,
+    fit_passages,
+    is_follow_up,
+    rewrite_follow_up,
+)
+from rag.retrieve import Hit
+
+TEXT_A = (
+    "Aliansi Pasifik terdiri dari 4 negara yaitu Chile, Kolombia, Meksiko, dan Peru. "
+    "Indonesia menjadi negara observer sejak tahun 2015."
+)
+TEXT_B = "Simposium berlangsung di Fairmont Hotel Jakarta pada Selasa (23/7)."
+
+
+def hits() -> list[Hit]:
+    return [
+        Hit("a.txt#3", "a.txt", TEXT_A, 1000, 1000 + len(TEXT_A), 0.9, title="Aliansi"),
+        Hit("b.txt#0", "b.txt", TEXT_B, 0, len(TEXT_B), 0.8, title="Simposium"),
+    ]
+
+
+def test_valid_citation_quotes_the_supporting_sentence_with_document_offsets() -> None:
+    checked = check_citations("Indonesia menjadi observer sejak 2015 [1].", hits())
+    (c,) = checked.citations
+    assert c.n == 1 and c.doc_id == "a.txt" and c.chunk_id == "a.txt#3"
+    assert c.quote == "Indonesia menjadi negara observer sejak tahun 2015."
+    assert TEXT_A[c.start - 1000 : c.end - 1000] == c.quote
+    assert checked.text == "Indonesia menjadi observer sejak 2015 [1]."
+
+
+def test_out_of_range_and_unrelated_citations_are_dropped() -> None:
+    checked = check_citations("Acara di Fairmont Hotel [7]. Anggotanya Chile dan Peru [2].", hits())
+    assert "[7]" not in checked.text
+    # [2] shares nothing with the Chile sentence: dropped, and [1] supports it instead
+    assert checked.text == "Acara di Fairmont Hotel [2]. Anggotanya Chile dan Peru [1]."
+    assert [(c.n, c.doc_id) for c in checked.citations] == [(2, "b.txt"), (1, "a.txt")]
+
+
+def test_grouped_and_trailing_markers_are_understood() -> None:
+    assert split_sentences("Chile dan Peru. [1, 2] Fairmont [2].") == [
+        "Chile dan Peru [1][2].",
+        "Fairmont [2].",
+    ]
+    checked = check_citations("Chile dan Fairmont [1,2]", hits())
+    assert {c.n for c in checked.citations} == {1, 2}
+
+
+def test_sentence_sharing_nothing_gets_no_citation() -> None:
+    checked = check_citations("Zebra xylophone quantum.", hits())
+    assert checked.citations == [] and not checked.supported
+    assert checked.text == "Zebra xylophone quantum."
+
+
+def test_snap_names_fixes_close_misspellings_only() -> None:
+    h = [Hit("c#0", "c", "Misthohizzaman mewakili INFID, selaku Direktur Eksekutif.", 0, 9, 1.0)]
+    assert snap_names("Mithohizzaman mewakili INFID.", h) == "Misthohizzaman mewakili INFID."
+    assert snap_names("Joko Widodo.", h) == "Joko Widodo."
+
+
+def test_grounded_catches_names_from_model_memory() -> None:
+    q = "Siapa presiden Indonesia pada tahun 2019?"
+    assert not grounded("Presiden Indonesia pada tahun 2019 adalah Joko Widodo.", hits(), q)
+    assert grounded("Anggotanya Chile, Colombia, Mexico dan Peru.", hits(), "Who are members?")
+    assert grounded("ya, benar.", hits(), q)
+
+
+def test_language_detection() -> None:
+    assert detect_language("Negara apa saja yang menjadi anggota Aliansi Pasifik?") == "id"
+    assert detect_language("How many observer countries does the Pacific Alliance have?") == "en"
+    assert detect_language("Siapa yang mewakili INFID?") == "id"
+    assert detect_language("Who represented INFID at the signing?") == "en"
+
+
+def test_follow_up_detection_and_rewrite() -> None:
+    history = [{"role": "user", "content": "Komnas Perempuan bekerja sama dengan siapa?"}]
+    assert is_follow_up("Siapa yang mewakilinya?")
+    assert is_follow_up("Who signed it?")
+    assert not is_follow_up("Di hotel mana Simposium Nasional Migration Governance diadakan?")
+    assert rewrite_follow_up("Siapa yang mewakilinya?", history).startswith("Komnas Perempuan")
+    assert rewrite_follow_up("Siapa yang mewakilinya?", None) == "Siapa yang mewakilinya?"
+
+
+def test_prompt_prefix_is_stable_and_passages_are_numbered() -> None:
+    a = build_messages("Apa?", hits(), "id")
+    b = build_messages("What?", hits()[::-1], "en")
+    assert a[0] == b[0] == {"role": "system", "content": SYSTEM_PROMPT}
+    assert NOT_FOUND in SYSTEM_PROMPT
+    user = a[1]["content"]
+    assert user.index("[1] (Aliansi)") < user.index("[2] (Simposium)") < user.index("Question:")
+    assert "Answer in Indonesian" in user and "Answer in English" in b[1]["content"]
+
+
+def test_fit_passages_respects_the_token_budget() -> None:
+    many = hits() * 5
+    kept = fit_passages(many, budget_tokens=60, count_tokens=lambda t: len(t) // 4)
+    assert 1 <= len(kept) < len(many)
+    assert fit_passages(many, budget_tokens=1, count_tokens=len) == many[:1]
