@@ -22,9 +22,10 @@ $(STAMP): pyproject.toml
 models: $(STAMP)
 	$(BIN)/python -m rag.models install
 
-# Incremental: does nothing when index/ already holds seeds/ as they are.
+# Incremental: does nothing when index/ already holds seeds/ as they are (uploads from the
+# chat stay: no --prune).
 index: $(STAMP)
-	$(BIN)/rag ingest seeds/ --index index --prune
+	$(BIN)/rag ingest seeds/ --index index
 
 # Debian's Chromium for the browser test (Playwright's own browser download does not work here).
 browser:

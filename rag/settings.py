@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     # server
     host: str = Field("127.0.0.1")
     port: int = Field(7860)
+    max_upload_mb: float = Field(10.0, gt=0, description="Largest file the chat accepts.")
 
     def merged(self, **overrides: Any) -> Settings:
         """A copy with ``overrides`` applied; ``None`` values are ignored (unset CLI flags)."""
