@@ -94,7 +94,7 @@ def build_faiss(vectors: np.ndarray, kind: str, previous: Any = None) -> Any:
     """A FAISS inner-product index over normalised ``vectors``.
 
     ``ivf`` reuses the trained centroids of ``previous`` when given, so updating a large index
-    costs one pass of ``add`` and never a re-training.
+    costs one pass of ``add``; it is trained anew only once the collection has grown four-fold.
     """
     import faiss
     import numpy as np
@@ -108,12 +108,16 @@ def build_faiss(vectors: np.ndarray, kind: str, previous: Any = None) -> Any:
         index.hnsw.efConstruction = 80
         index.hnsw.efSearch = 96
     elif kind == "ivf":
-        if previous is not None and isinstance(previous, faiss.IndexIVF) and previous.d == dim:
+        # Training needs at least one point per list: tiny collections get fewer lists.
+        nlist = min(n, int(max(16, min(65536, 4 * np.sqrt(n)))))
+        if (
+            isinstance(previous, faiss.IndexIVF)
+            and previous.d == dim
+            and previous.nlist * 2 >= nlist  # else it outgrew its lists: train anew
+        ):
             index = faiss.clone_index(previous)
             index.reset()
         else:
-            # Training needs at least one point per list: tiny collections get fewer lists.
-            nlist = min(n, int(max(16, min(65536, 4 * np.sqrt(n)))))
             quantizer = faiss.IndexFlatIP(dim)
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(0)
@@ -289,6 +293,9 @@ def write_index(path: Path | str, data: IndexData, previous: Index | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; an index is shared data
         vectors = np.ascontiguousarray(data.vectors, dtype=np.float32)
         np.save(tmp / "vectors.npy", vectors)
         with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:

@@ -6,6 +6,7 @@ is embedded once, and removing documents never re-embeds anything (the vectors a
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -112,7 +113,7 @@ def ingest(
                 hash=doc.content_hash,
                 date=doc.date,
                 url=doc.url,
-                path=doc.path,
+                path=_shown_path(doc.path),
             )
             texts.setdefault(doc.content_hash, doc.text)
         if prune:
@@ -145,6 +146,15 @@ def _same_layout(previous, settings: Settings) -> bool:  # noqa: ANN001 - lazy I
         settings.chunk_overlap,
         kind,
     )
+
+
+def _shown_path(path: str | None) -> str | None:
+    """``path`` relative to the working folder when inside it, so an index folder committed or
+    copied elsewhere does not carry one machine's absolute paths."""
+    if not path:
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def _described(docs: dict) -> dict[str, tuple]:
