@@ -394,7 +394,12 @@ def clean_text(raw: str) -> str:
 
 _DATELINE = [
     re.compile(r"^\(\s*[^()]{1,40}?\s*\)\s*[-–—:]?\s*"),
-    re.compile(r"^[A-Z][\w.]*(?:[ ,]+[A-Z][\w.]*){0,3}\s*(?:\([^()]{1,20}\))?\s*[-–—]+\s*"),
+    # The dash must stand apart ("Semarang (14/11) - ", "Jakarta.Site.id.-"): a hyphen inside a
+    # word ("Layang-Layang") is no dateline.
+    re.compile(
+        r"^[A-Z][\w.]*(?:[ ,]+[A-Z][\w.]*){0,3}\s*(?:\([^()]{1,20}\))?"
+        r"(?:\s+[-–—]+\s*|[.)][-–—]+\s*|\s*[-–—]+\s+)"
+    ),
 ]
 _FIRST_SENTENCE = re.compile(r"^(.+?[.!?…])(?:[\"'”’)]*)(?:\s|$)", re.DOTALL)
 

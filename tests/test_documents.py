@@ -463,3 +463,14 @@ def test_furniture_above_the_article_is_dropped_without_losing_the_article() -> 
     assert clean_text(raw) == (
         "The article starts here and is long enough to be the body of the page.\nIt goes on."
     )
+
+
+def test_hyphenated_first_word_is_not_a_dateline() -> None:
+    from rag.documents import short_title
+
+    assert short_title("Festival Layang-Layang Pangandaran 2024 diikuti ratusan peserta.") == (
+        "Festival Layang-Layang Pangandaran 2024 diikuti ratusan peserta"
+    )
+    assert short_title("Semarang (14/11) - Pada 2019 ini, Kementerian bekerja sama.") == (
+        "Pada 2019 ini, Kementerian bekerja sama"
+    )
