@@ -123,7 +123,9 @@ def build_faiss(vectors: np.ndarray, kind: str, previous: Any = None) -> Any:
             rng = np.random.default_rng(0)
             sample = vectors[rng.choice(n, size=min(n, nlist * 40), replace=False)]
             index.train(np.ascontiguousarray(sample))
-        index.nprobe = max(8, index.nlist // 32)
+        # Scan at least ~20k vectors (a few ms): with few vectors a list, as on collections
+        # just past the threshold, nlist // 32 lists miss too many neighbours.
+        index.nprobe = min(index.nlist, max(8, index.nlist // 32, -(-20_000 * index.nlist // n)))
     else:
         raise IndexStateError(f"unknown index type {kind!r}; use auto, flat, hnsw or ivf")
     if n:

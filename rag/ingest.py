@@ -223,26 +223,32 @@ def _commit(
         for i, chunk in enumerate(chunk_document(doc, settings.chunk_size, settings.chunk_overlap)):
             tokens = analyzer.tokens(chunk.text)
             new_rows.append(ChunkRow(h, i, chunk.start, chunk.end, chunk.text, tokens))
-    embedder = get_embedder(settings.embed_model)
+    if new_rows or previous is None:
+        embedder = get_embedder(settings.embed_model)
+        embed_name, dim = embedder.name, embedder.dim
+    else:
+        # Nothing to embed (a removal): the model is not even loaded.
+        embedder, embed_name, dim = None, previous.data.embed_model, previous.data.dim
     t0 = time.perf_counter()
     batches = []
     total = len(new_rows)
-    step = max(embedder.batch_size, 64)
     if progress:
         progress(0, total, "embedding")
-    for lo in range(0, total, step):
-        batches.append(embedder.embed_passages([r.text for r in new_rows[lo : lo + step]]))
-        if progress:
-            progress(min(lo + step, total), total, "embedding")
+    if embedder is not None:
+        step = max(embedder.batch_size, 64)
+        for lo in range(0, total, step):
+            batches.append(embedder.embed_passages([r.text for r in new_rows[lo : lo + step]]))
+            if progress:
+                progress(min(lo + step, total), total, "embedding")
     summary.embed_seconds = time.perf_counter() - t0
-    new_vecs = np.concatenate(batches) if batches else np.zeros((0, embedder.dim), "float32")
+    new_vecs = np.concatenate(batches) if batches else np.zeros((0, dim), "float32")
     if previous is not None and same_chunking:
         kept = np.asarray(previous.data.vectors[keep_rows], dtype=np.float32)
         rows = [previous.data.rows[n] for n in keep_rows] + new_rows
     else:
-        kept = np.zeros((0, embedder.dim), "float32")
+        kept = np.zeros((0, dim), "float32")
         rows = new_rows
-    vectors = np.concatenate([kept.reshape(-1, embedder.dim), new_vecs])
+    vectors = np.concatenate([kept.reshape(-1, dim), new_vecs])
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.hash] = counts.get(r.hash, 0) + 1
@@ -252,8 +258,8 @@ def _commit(
     if progress:
         progress(total, total, "indexing")
     data = IndexData(
-        embed_model=embedder.name,
-        dim=embedder.dim,
+        embed_model=embed_name,
+        dim=dim,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         index_type=kind,
