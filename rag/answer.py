@@ -53,6 +53,7 @@ def ask_stream(
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
     from rag.citations import check_citations, grounded, snap_names
+    from rag.kvcache import answer_stream
     from rag.llm import get_llm
     from rag.prompt import (
         NOT_FOUND,
@@ -104,7 +105,7 @@ def ask_stream(
     raw = ""
     shown = 0  # characters of ``raw`` already yielded
     tokens = 0
-    stream = llm.stream(messages, max_tokens=settings.max_tokens, temperature=settings.temperature)
+    stream = answer_stream(llm, settings, messages, hits)
     try:
         for piece in stream:
             if tokens == 0:

@@ -61,6 +61,9 @@ def cli(ctx: click.Context) -> None:
     "--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), help="FAISS index kind."
 )
 @click.option("--embed-model", help="Embedder (RAG_EMBED_MODEL).")
+@click.option(
+    "--warm", is_flag=True, help="Also compute every passage's LLM state (fast first token)."
+)
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -71,6 +74,7 @@ def ingest(
     chunk_size: int | None,
     index_type: str | None,
     embed_model: str | None,
+    warm: bool,
 ) -> None:
     """Index articles: .txt .md .html files, folders of them, or .jsonl records."""
     from tqdm import tqdm
@@ -100,6 +104,18 @@ def ingest(
         if "bar" in bar:
             bar["bar"].close()
     click.echo(summary.line())
+    if warm:
+        from rag.kvcache import warm_index
+
+        with tqdm(desc="Passage states", unit="passage", file=sys.stderr) as states:
+
+            def step(done: int, total: int) -> None:
+                states.total = total
+                states.n = done
+                states.refresh()
+
+            built, total = warm_index(settings, progress=step)
+        click.echo(f"passage states: {built} computed, {total - built} already stored")
 
 
 @cli.command()

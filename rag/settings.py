@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
 
     # answering
+    answer_mode: Literal["auto", "cached", "full"] = Field(
+        "auto",
+        description="'cached' places each passage's precomputed llama.cpp state instead of "
+        "reading it (computing missing states first), 'full' reads every passage, 'auto' uses "
+        "the states that exist and reads the rest (see README, 'Fast first token').",
+    )
+    kv_cache_dir: Path | None = Field(
+        None, description="Passage state folder; default <model_dir>/kvcache."
+    )
+    kv_cache_type: Literal["f16", "q8_0"] = Field("f16", description="Stored state precision.")
+    kv_cache_bytes: int = Field(
+        2 * 1024**3, ge=0, description="Size budget of the passage state folder (LRU eviction)."
+    )
     refuse_below: float = Field(
         0.79,
         description="Refuse without asking the model when the best passage's cosine similarity "
