@@ -21,7 +21,9 @@ nearest the question, renumbered); ``cached-top`` (the top passage read fresh in
 ``cached-q8`` (q8_0 states); ``cached-rank`` (one state per passage and label ``[n]``, so
 the passage sees its label; only the question and template tail are read); ``cached-ctx``
 (states computed after ``--state-context``, a placeholder label dropped from the state).
-``auto`` equals ``cached`` once states are warmed, so it is not a column here.
+``cached-desc`` (passages in reverse order but keeping their numbers: [3] [2] [1]);
+``full-last`` (full prefill, passages in reverse order, renumbered). ``auto`` equals
+``cached`` once states are warmed, so it is not a column here.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ CACHED_MODES = (
     "cached-top",
     "cached-q8",
     "cached-ctx",
+    "cached-desc",
 )
 
 
@@ -159,9 +162,13 @@ def run_mode(
         judge(case, res, hits)
         return res
     kw = {"max_tokens": settings.max_tokens, "temperature": settings.temperature}
-    if mode == "full":
+    if mode in ("full", "full-last"):
+        messages = case.messages
+        if mode == "full-last":
+            hits = list(reversed(hits))
+            messages = build_messages(case.q["question"].strip(), hits, case.language)
         started = time.perf_counter()
-        res = timed(llm.stream(case.messages, **kw), started)
+        res = timed(llm.stream(messages, **kw), started)
         judge(case, res, hits)
         return res
     kv = kvs.get(mode, kvs.get("cached"))
@@ -172,6 +179,8 @@ def run_mode(
     parts = split_prompt(messages, hits)
     assert parts is not None, "build_messages changed shape"
     labels, bodies = parts.labels, parts.bodies
+    if mode == "cached-desc":
+        labels, bodies = labels[::-1], bodies[::-1]
     if mode == "cached-title":
         labels = [f"[{n}]" + (f" ({h.title})" if h.title else "") for n, h in enumerate(hits, 1)]
         bodies = [f" {h.text}" for h in hits]
@@ -199,6 +208,15 @@ def run_mode(
     res.fresh_tokens = kv.stats.last_prompt_tokens
     judge(case, res, hits)
     return res
+
+
+def set_threads(models: list[Any], n: int) -> None:
+    """Set prompt and generation threads of every llama.cpp context in ``models``."""
+    import llama_cpp
+
+    for model in models:
+        ctx = model._llama._ctx.ctx if isinstance(model, LlamaCppLLM) else model._ctx.ctx
+        llama_cpp.llama_set_n_threads(ctx, n, n)
 
 
 def summarise(column: Column) -> dict[str, Any]:
@@ -281,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: a fresh temp dir")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
+        "--threads-sweep",
+        default="",
+        metavar="N,M",
+        help="answer every question at each thread count (prompt and generation), interleaved",
+    )
+    parser.add_argument(
         "--state-context",
         default="[n]",
         help="text read before each passage while computing its state (mode cached-ctx)",
@@ -291,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds=/tmp/kv_idx:/work/shared/bench/seeds/dev.jsonl",
     ]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m != "full" and m not in CACHED_MODES]
+    unknown = [m for m in modes if m not in ("full", "full-last") and m not in CACHED_MODES]
     if unknown:
         parser.error(f"unknown mode(s) {unknown}; choose full or {', '.join(CACHED_MODES)}")
 
@@ -344,20 +368,24 @@ def main(argv: list[str] | None = None) -> int:
         limit = int(pieces[2]) if len(pieces) > 2 else None
         settings = base.merged(index_dir=index_dir)
         questions = load_questions(qpath, limit)
-        columns = {m: Column() for m in modes}
+        sweep = [int(t) for t in args.threads_sweep.split(",")] if args.threads_sweep else []
+        columns = {col: Column() for m in modes for col in ([f"{m}@t{t}" for t in sweep] or [m])}
         for q in questions:
             case = prepare(q, settings, llm.count_tokens)
             line = [q["id"]]
-            for mode in modes:
-                res = run_mode(mode, case, llm, kvs, settings, columns[mode])
-                columns[mode].results.append((case, res))
+            for col in columns:
+                mode, _, threads = col.partition("@t")
+                if threads:
+                    set_threads([llm, *kvs.values()], int(threads))
+                res = run_mode(mode, case, llm, kvs, settings, columns[col])
+                columns[col].results.append((case, res))
                 ok = res.refused if q["match"] == "refuse" else res.correct
-                line.append(f"{mode}={'OK' if ok else 'bad'} {res.first_s:.1f}s")
+                line.append(f"{col}={'OK' if ok else 'bad'} {res.first_s:.1f}s")
                 report["answers"].append(
                     {
                         "set": name,
                         "id": q["id"],
-                        "mode": mode,
+                        "mode": col,
                         "ok": bool(ok),
                         "refused": res.refused,
                         "first_token_s": round(res.first_s, 3),
@@ -365,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
                 if args.verbose:
-                    print(f"   {mode:13} {res.raw[:160]!r}", flush=True)
+                    print(f"   {col:13} {res.raw[:160]!r}", flush=True)
             print("  " + "  ".join(line), flush=True)
         summaries = {m: summarise(c) for m, c in columns.items()}
         print_table(name, summaries)

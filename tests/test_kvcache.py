@@ -1,0 +1,304 @@
+"""Passage KV-state cache (rag.kvcache): the disk store without a model, and the cached answer
+path against the real built-in 0.5B model (short prompts, answers capped at a few tokens)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.errors import ModelError
+from rag.kvcache import (
+    CachedPrefillLLM,
+    PassageCache,
+    answer_stream,
+    passage_body,
+    split_prompt,
+)
+from rag.llm import LLM, LlamaCppLLM, Message, get_llm
+from rag.models import BUILTIN_MODELS, builtin_path, parts_installed
+from rag.prompt import SYSTEM_PROMPT, build_messages
+from rag.retrieve import Hit
+from rag.settings import Settings, get_settings
+
+SMALL = "qwen2.5-coder-0.5b"
+CAPITAL = Hit(
+    chunk_id="zarkovia#0",
+    doc_id="zarkovia",
+    text="The capital of Zarkovia is Velmora. The city has two million inhabitants.",
+    start=0,
+    end=73,
+    score=1.0,
+    title="Zarkovia",
+)
+PRESIDENT = Hit(
+    chunk_id="politics#0",
+    doc_id="politics",
+    text="The president of Zarkovia is Tomas Brevik, elected in 2019.",
+    start=0,
+    end=59,
+    score=0.5,
+    title="Politics",
+)
+QUESTION = "What is the capital of Zarkovia?"
+
+
+# ---------------------------------------------------------------- disk store, no model
+
+
+def test_put_get_round_trip_and_atomic(tmp_path: Path) -> None:
+    cache = PassageCache(tmp_path / "kv", budget_bytes=10_000)
+    key = PassageCache.make_key("model", "prefix", "passage")
+    assert cache.get(key) is None
+    assert cache.put(key, [1, 2, 3], b"state-bytes", {"kv_type": "f16"})
+    got = cache.get(key)
+    assert got is not None
+    assert (got.tokens, got.data, got.meta["kv_type"]) == ([1, 2, 3], b"state-bytes", "f16")
+    assert [p.name for p in (tmp_path / "kv").iterdir()] == [f"{key}.kv"]  # no temp files left
+
+
+def test_keys_separate_every_part() -> None:
+    key = PassageCache.make_key("model-a", "prefix", "text")
+    assert key != PassageCache.make_key("model-b", "prefix", "text")
+    assert key != PassageCache.make_key("model-a", "prefix2", "text")
+    assert key != PassageCache.make_key("model-a", "prefix", "text2")
+    # Parts are length-delimited: moving a boundary changes the key.
+    assert PassageCache.make_key("ab", "c") != PassageCache.make_key("a", "bc")
+
+
+def test_file_under_another_key_is_rejected(tmp_path: Path) -> None:
+    cache = PassageCache(tmp_path, budget_bytes=10_000)
+    a, b = PassageCache.make_key("a"), PassageCache.make_key("b")
+    cache.put(a, [1], b"A")
+    os.replace(cache.path(a), cache.path(b))  # a foreign state under b's name
+    assert cache.get(b) is None
+    assert not cache.path(b).exists()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[:-3],  # truncated
+        lambda raw: raw[:-1] + bytes([raw[-1] ^ 0xFF]),  # payload bit flip
+        lambda raw: b"garbage" + raw[7:],  # bad magic
+        lambda raw: raw[:12] + b"{" + raw[13:],  # broken header
+        lambda raw: b"",
+    ],
+)
+def test_damaged_file_is_deleted_not_loaded(tmp_path: Path, damage) -> None:  # noqa: ANN001
+    cache = PassageCache(tmp_path, budget_bytes=10_000)
+    key = PassageCache.make_key("k")
+    cache.put(key, [5, 6], b"some state bytes")
+    path = cache.path(key)
+    path.write_bytes(damage(path.read_bytes()))
+    assert cache.get(key) is None
+    assert not path.exists()
+    assert cache.rejected == 1
+
+
+def test_lru_eviction_keeps_budget_and_recent_states(tmp_path: Path) -> None:
+    cache = PassageCache(tmp_path, budget_bytes=5_000)  # four ~1.2 kB states fit
+    keys = [PassageCache.make_key(str(i)) for i in range(5)]
+    for age, key in enumerate(keys[:4]):
+        cache.put(key, [age], bytes(1_000))
+        os.utime(cache.path(key), (1_000_000 + age, 1_000_000 + age))  # oldest first
+    assert all(k in cache for k in keys[:4])
+    assert cache.get(keys[0]) is not None  # reading makes the oldest the most recent
+    cache.put(keys[4], [4], bytes(1_000))  # over budget: evict down to 90% of it
+    assert cache.total_bytes() <= 0.9 * cache.budget_bytes
+    assert [k in cache for k in keys] == [True, False, False, True, True]
+    assert cache.put(PassageCache.make_key("huge"), [0], bytes(6_000)) is False
+
+
+def test_split_prompt_matches_build_messages() -> None:
+    messages = build_messages(QUESTION, [CAPITAL, PRESIDENT], "en", "Where is Zarkovia?")
+    parts = split_prompt(messages, [CAPITAL, PRESIDENT])
+    assert parts is not None
+    assert parts.user() == messages[1]["content"]
+    assert parts.labels == ["[1]", "[2]"]
+    assert parts.bodies[0] == " (Zarkovia) " + CAPITAL.text == passage_body(CAPITAL)
+    assert parts.tail.startswith("Previous question: Where is Zarkovia?\nQuestion: ")
+    assert split_prompt(messages[1:], [CAPITAL, PRESIDENT]) is None
+    assert split_prompt(messages, [PRESIDENT, CAPITAL]) is None  # passages do not match
+
+
+class _RemoteLike(LLM):
+    """Stands in for a backend without llama.cpp state (e.g. the OpenAI-compatible one)."""
+
+    name = "remote"
+
+    def __init__(self) -> None:
+        self.calls: list[list[Message]] = []
+
+    def stream(self, messages, *, max_tokens, temperature, stop=None) -> Iterator[str]:  # noqa: ANN001
+        self.calls.append(messages)
+        yield "Velmora [1]"
+
+
+def test_other_backends_always_answer_in_full() -> None:
+    llm = _RemoteLike()
+    messages = build_messages(QUESTION, [CAPITAL], "en")
+    text = "".join(answer_stream(llm, get_settings(), messages, [CAPITAL], mode="cached"))
+    assert text == "Velmora [1]" and llm.calls == [messages]
+    with pytest.raises(ModelError):
+        CachedPrefillLLM(llm)  # type: ignore[arg-type]
+    with pytest.raises(ModelError):
+        answer_stream(llm, get_settings(), messages, [CAPITAL], mode="fast")
+
+
+# ---------------------------------------------------------------- with the 0.5B model
+
+
+@pytest.fixture(scope="module")
+def small_settings() -> Settings:
+    pytest.importorskip("llama_cpp")
+    # One thread: other jobs on a 2-core machine make two spinning threads crawl.
+    settings = get_settings(model=SMALL, backend="llama", n_ctx=2048, max_tokens=8, n_threads=1)
+    model = BUILTIN_MODELS[SMALL]
+    if not builtin_path(model, settings.model_dir).exists() and not parts_installed(model):
+        pytest.skip(f"{SMALL} is not installed (run `make setup`)")
+    return settings
+
+
+@pytest.fixture(scope="module")
+def small_llm(small_settings: Settings) -> LlamaCppLLM:
+    llm = get_llm(small_settings)
+    assert isinstance(llm, LlamaCppLLM)
+    return llm
+
+
+@pytest.fixture(scope="module")
+def kv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kvstates")
+
+
+@pytest.fixture(scope="module")
+def kv(small_llm: LlamaCppLLM, kv_dir: Path) -> Iterator[CachedPrefillLLM]:
+    wrapped = CachedPrefillLLM(small_llm, PassageCache(kv_dir, budget_bytes=200 * 1024**2))
+    yield wrapped
+    wrapped.close()
+
+
+def _ask(kv: CachedPrefillLLM, hits: list[Hit], question: str = QUESTION, **kw) -> str:  # noqa: ANN003
+    parts = split_prompt(build_messages(question, hits, "en"), hits)
+    assert parts is not None
+    stream = kv.stream_passages(
+        parts.system,
+        parts.bodies,
+        parts.tail,
+        labels=parts.labels,
+        max_tokens=kw.pop("max_tokens", 8),
+        temperature=0.0,
+        **kw,
+    )
+    return "".join(stream)
+
+
+def test_pieces_tokenise_like_the_whole_prompt(kv: CachedPrefillLLM, small_llm) -> None:  # noqa: ANN001
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    hits = [CAPITAL, PRESIDENT]
+    messages = build_messages(QUESTION, hits, "en")
+    parts = split_prompt(messages, hits)
+    assert parts is not None
+    llama = small_llm._llama
+    formatter = Jinja2ChatFormatter(
+        template=llama.metadata["tokenizer.chat_template"],
+        eos_token=llama._model.token_get_text(llama.token_eos()),
+        bos_token=llama._model.token_get_text(llama.token_bos()),
+    )
+    whole = formatter(messages=messages).prompt
+    expected = list(llama.tokenize(whole.encode(), add_bos=False, special=True))
+    assert kv.prompt_tokens(parts.system, parts.bodies, parts.tail, parts.labels) == expected
+
+
+def test_cached_answer_states_the_passage_fact(kv: CachedPrefillLLM, kv_dir: Path) -> None:
+    built = kv.stats.built
+    answer = _ask(kv, [CAPITAL])
+    assert "Velmora" in answer
+    key = kv.state_key(passage_body(CAPITAL), SYSTEM_PROMPT)
+    assert (kv_dir / f"{key}.kv").is_file()
+    assert kv.stats.built == built + 1
+    # Another question over the same passage: its state comes from disk, same fact.
+    kv._segments = []  # forget what the context holds, so the state must be loaded
+    loaded = kv.stats.loaded
+    assert "Velmora" in _ask(kv, [CAPITAL], "Which city is the capital of Zarkovia?")
+    assert kv.stats.loaded == loaded + 1 and kv.stats.built == built + 1
+
+
+def test_stop_strings_end_the_answer(kv: CachedPrefillLLM) -> None:
+    answer = _ask(kv, [CAPITAL], stop=["Velmora"])
+    assert "Velmora" not in answer and "Velm" not in answer
+
+
+def test_foreign_state_is_never_loaded(kv: CachedPrefillLLM, small_llm: LlamaCppLLM) -> None:
+    body = passage_body(CAPITAL)
+    _ask(kv, [CAPITAL])
+    own = kv.state_key(body)
+    assert own in kv.cache  # type: ignore[operator]
+    # The same passage after another system prompt (another prefix) has another key.
+    other_prefix = kv.state_key(body, system="You are a pirate. " + SYSTEM_PROMPT)
+    assert other_prefix != own
+    # Another model identity or KV type: another key too. Put this state under the key the
+    # other configuration would use: it must be refused and recomputed.
+    q8 = CachedPrefillLLM(small_llm, kv.cache, kv_type="q8_0")
+    try:
+        foreign = q8.state_key(body)
+        assert foreign != own
+        kv.cache.path(foreign).write_bytes(kv.cache.path(own).read_bytes())  # type: ignore[union-attr]
+        built, rejected = q8.stats.built, kv.cache.rejected  # type: ignore[union-attr]
+        # The q8_0 answer itself is not checked: the 0.5B model answers badly from q8_0
+        # states (a known finding, see the note); what matters here is the key isolation.
+        _ask(q8, [CAPITAL])
+        assert q8.stats.built == built + 1  # recomputed, not loaded
+        assert kv.cache.rejected == rejected + 1  # type: ignore[union-attr]
+    finally:
+        q8.close()
+
+
+def test_state_with_wrong_tokens_is_recomputed(kv: CachedPrefillLLM) -> None:
+    cache = kv.cache
+    assert cache is not None
+    _ask(kv, [CAPITAL])
+    key = kv.state_key(passage_body(CAPITAL))
+    stored = cache.get(key)
+    assert stored is not None
+    cache.put(key, stored.tokens[:-1] + [0], stored.data)  # intact file, tokens not ours
+    kv._segments = []
+    built, rejected = kv.stats.built, kv.stats.rejected
+    assert "Velmora" in _ask(kv, [CAPITAL])
+    assert (kv.stats.built, kv.stats.rejected) == (built + 1, rejected + 1)
+
+
+def test_corrupt_cache_file_is_recomputed(kv: CachedPrefillLLM) -> None:
+    cache = kv.cache
+    assert cache is not None
+    _ask(kv, [CAPITAL])
+    path = cache.path(kv.state_key(passage_body(CAPITAL)))
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    kv._segments = []
+    built = kv.stats.built
+    assert "Velmora" in _ask(kv, [CAPITAL])
+    assert kv.stats.built == built + 1
+    assert cache.get(kv.state_key(passage_body(CAPITAL))) is not None  # rewritten, intact
+
+
+def test_modes_answer_the_same_input(
+    small_llm: LlamaCppLLM, small_settings: Settings, kv_dir: Path, monkeypatch
+) -> None:  # noqa: ANN001
+    import rag.kvcache
+
+    monkeypatch.setattr(rag.kvcache, "cache_folder", lambda settings: kv_dir / "modes")
+    hits = [CAPITAL, PRESIDENT]
+    messages = build_messages(QUESTION, hits, "en")
+    full = "".join(answer_stream(small_llm, small_settings, messages, hits, mode="full"))
+    # auto with no stored state reads every passage in place: the full prefill, exactly.
+    auto = "".join(answer_stream(small_llm, small_settings, messages, hits, mode="auto"))
+    cached = "".join(answer_stream(small_llm, small_settings, messages, hits, mode="cached"))
+    assert full.strip() and cached.strip()
+    assert auto == full
+    assert len(list((kv_dir / "modes").glob("*.kv"))) == 3  # prefix + two passages
