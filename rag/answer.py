@@ -52,7 +52,7 @@ def ask_stream(
     ``history`` holds earlier turns as ``{"role", "content"}`` dicts; a follow-up question is
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
-    from rag.citations import check_citations, grounded, snap_names
+    from rag.citations import check_citations, grounded, restates_question, snap_names
     from rag.kvcache import answer_stream
     from rag.llm import get_llm
     from rag.prompt import (
@@ -63,6 +63,7 @@ def ask_stream(
         last_user_question,
         refusal,
         rewrite_follow_up,
+        with_retry_hint,
     )
     from rag.retrieve import get_retriever
 
@@ -102,25 +103,32 @@ def ask_stream(
     answer.sources = hits
     yield Sources(list(hits))
     messages = build_messages(question, hits, language, previous)
-    raw = ""
-    shown = 0  # characters of ``raw`` already yielded
     tokens = 0
-    stream = answer_stream(llm, settings, messages, hits)
-    try:
-        for piece in stream:
-            if tokens == 0:
-                answer.first_token_s = time.perf_counter() - started
-            tokens += 1
-            raw += piece
-            head = raw.lstrip()
-            # Hold back what could still become the NOT_FOUND sentinel.
-            if NOT_FOUND in raw or (head and NOT_FOUND.startswith(head)):
-                continue
-            if len(raw) > shown:
-                yield raw[shown:]
-                shown = len(raw)
-    finally:
-        stream.close()
+    for attempt in (messages, with_retry_hint(messages)):
+        retry_allowed = attempt is messages
+        raw = ""
+        shown = 0  # characters of ``raw`` already yielded
+        stream = answer_stream(llm, settings, attempt, hits)
+        try:
+            for piece in stream:
+                if not raw:
+                    answer.first_token_s = time.perf_counter() - started
+                tokens += 1
+                raw += piece
+                head = raw.lstrip()
+                # Hold back what could still become the NOT_FOUND sentinel, or a copy of the
+                # question (asked again below).
+                if NOT_FOUND in raw or (head and NOT_FOUND.startswith(head)):
+                    continue
+                if retry_allowed and restates_question(raw, question, partial=True):
+                    continue
+                if len(raw) > shown:
+                    yield raw[shown:]
+                    shown = len(raw)
+        finally:
+            stream.close()
+        if not (retry_allowed and shown == 0 and restates_question(raw, question)):
+            break
     answer.tokens = tokens
     answer.model_text = raw
     raw = snap_names(raw, hits)

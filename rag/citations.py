@@ -158,3 +158,25 @@ def grounded(answer: str, hits: Sequence[Hit], question: str) -> bool:
         return True
     source = " ".join(h.title + " " + h.text for h in hits).lower()
     return any(name in source for name in names)
+
+
+_WORDS = re.compile(r"[^\W_]+(?:[.,/-]\d+)*", re.UNICODE)
+
+
+def restates_question(answer: str, question: str, *, partial: bool = False) -> bool:
+    """True while ``answer`` only echoes ``question``: at most one word not in the question,
+    and no new number or name. Small models sometimes copy the question instead of answering
+    it; such a reply is asked again. ``partial``: ``answer`` is still being written, so its
+    last word may be cut (a token like "Dar" of "Dari") and is not judged yet."""
+    if partial:
+        answer = re.sub(r"[^\W_]+$", "", answer)
+    asked = {w.lower() for w in _WORDS.findall(question)}
+    words = _WORDS.findall(_MARK.sub(" ", answer))
+    new = [(i, w) for i, w in enumerate(words) if w.lower() not in asked]
+    if len(new) > 1:
+        return False
+    # A capital on the first of several words may be the sentence's, not a name's.
+    return not any(
+        any(c.isdigit() for c in w) or (w[:1].isupper() and (i > 0 or len(words) == 1))
+        for i, w in new
+    )

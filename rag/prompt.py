@@ -19,6 +19,12 @@ SYSTEM_PROMPT = (
     f"{NOT_FOUND}."
 )
 
+# Appended to the user message when the first reply only restated the question.
+RETRY_HINT = (
+    "\nYour previous reply only repeated the question. Reply with the answer itself (the "
+    "name, number, date or place) and its passage number."
+)
+
 REFUSALS = {
     "id": "Maaf, artikel yang tersedia tidak memuat jawaban atas pertanyaan ini.",
     "en": "Sorry, the articles available do not contain the answer to this question.",
@@ -182,3 +188,10 @@ def build_messages(
         f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def with_retry_hint(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``messages`` with :data:`RETRY_HINT` after the last user message (the passages keep
+    their place, so llama.cpp reuses their state and only reads the new tail)."""
+    last = messages[-1]
+    return [*messages[:-1], {**last, "content": last["content"] + RETRY_HINT}]

@@ -17,6 +17,7 @@ class FakeLLM(LLM):
         self.reply = reply
         self.prompts: list[list[Message]] = []
         self.closed_early = False
+        self.split_words = False  # stream pieces that cut words, as real tokens do
 
     def stream(
         self,
@@ -28,6 +29,8 @@ class FakeLLM(LLM):
     ) -> Iterator[str]:
         self.prompts.append(messages)
         pieces = re.findall(r"\S+\s*", self.reply(messages))
+        if self.split_words:
+            pieces = [half for p in pieces for half in (p[:3], p[3:]) if half]
         finished = False
         try:
             yield from pieces[:max_tokens]

@@ -13,7 +13,7 @@ from rag.answer import Answer, Sources
 from rag.errors import InputError
 from rag.index import Index
 from rag.ingest import ingest
-from rag.prompt import NOT_FOUND, REFUSALS
+from rag.prompt import NOT_FOUND, REFUSALS, RETRY_HINT
 from rag.settings import get_settings
 from tests.fakes import FakeLLM, passage
 
@@ -173,3 +173,38 @@ def test_concurrent_questions_do_not_mix(
         assert results[q].question == q
         assert results[q].sources[0].doc_id.startswith(prefix)
         assert results[q].citations[0].doc_id.startswith(prefix)
+
+
+def test_a_copy_of_the_question_is_held_back_and_asked_again(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
+
+    def reply(messages) -> str:
+        if RETRY_HINT in messages[-1]["content"]:
+            return "Sejak tahun 2015 [1]."
+        return question + " [1]"
+
+    llm = use_llm(monkeypatch, reply)
+    llm.split_words = True  # pieces like llama.cpp tokens: "Dar" "i "
+    events = list(ask_stream(question, index_dir=seeds_index))
+    text = "".join(e for e in events if isinstance(e, str))
+    answer = events[-1]
+    assert len(llm.prompts) == 2
+    assert llm.prompts[1][-1]["content"].startswith(llm.prompts[0][-1]["content"])
+    assert text == "Sejak tahun 2015 [1]."  # the copy never reached the user
+    assert "2015" in answer.text and not answer.refused
+
+
+def test_an_answer_that_reuses_question_words_is_not_asked_again(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = use_llm(monkeypatch, lambda m: "Indonesia menjadi negara observer sejak 2015 [1].")
+    events = list(
+        ask_stream(
+            "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?",
+            index_dir=seeds_index,
+        )
+    )
+    assert len(llm.prompts) == 1
+    assert "".join(e for e in events if isinstance(e, str)).startswith("Indonesia menjadi")

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from rag.citations import check_citations, grounded, snap_names, split_sentences
+import pytest
+
+from rag.citations import (
+    check_citations,
+    grounded,
+    restates_question,
+    snap_names,
+    split_sentences,
+)
 from rag.prompt import (
     NOT_FOUND,
     SYSTEM_PROMPT,
@@ -104,3 +112,30 @@ def test_fit_passages_respects_the_token_budget() -> None:
     kept = fit_passages(many, budget_tokens=60, count_tokens=lambda t: len(t) // 4)
     assert 1 <= len(kept) < len(many)
     assert fit_passages(many, budget_tokens=1, count_tokens=len) == many[:1]
+
+
+@pytest.mark.parametrize(
+    ("answer", "copy"),
+    [
+        ("Dari negara manakah petenis Maria Sharapova berasal? [1]", True),
+        ("Maria Sharapova berasal dari", True),  # still could be a copy: held back
+        ("[3] [1]", True),
+        ("", True),
+        ("Maria Sharapova berasal dari Rusia. [1]", False),  # a new name
+        ("Indonesia [1]", False),  # a one-word name
+        ("Sharapova lahir tahun 1987 [1]", False),  # a new number
+        ("NOT_FOUND", False),
+        ("Ia lahir di kota kecil [1]", False),  # several new words
+    ],
+)
+def test_restates_question(answer: str, copy: bool) -> None:
+    question = "Dari negara manakah petenis Maria Sharapova berasal?"
+    assert restates_question(answer, question) is copy
+
+
+def test_a_cut_last_word_is_not_judged_while_streaming() -> None:
+    question = "Dari negara manakah petenis Maria Sharapova berasal?"
+    assert not restates_question("Dar", question)  # a finished one-word answer: a name
+    assert restates_question("Dar", question, partial=True)
+    assert restates_question("Dari negara mana", question, partial=True)
+    assert not restates_question("Dari negara Rusia ", question, partial=True)
