@@ -52,7 +52,7 @@ def _tokens(text: str) -> set[str]:
     return set(get_analyzer().tokens(text))
 
 
-def _sentence_spans(text: str) -> list[tuple[int, int]]:
+def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a passage, whitespace trimmed."""
     spans = []
     pos = 0
@@ -66,7 +66,7 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
 def _best_quote(claim: set[str], hit: Hit) -> tuple[int, int]:
     """Offsets, in the hit's document, of the hit's sentence sharing most words with ``claim``."""
     best, best_score = (0, len(hit.text)), -1
-    for s, e in _sentence_spans(hit.text):
+    for s, e in sentence_spans(hit.text):
         score = len(claim & _tokens(hit.text[s:e]))
         if score > best_score:
             best, best_score = (s, e), score

@@ -174,17 +174,41 @@ def fit_passages(
     return kept
 
 
+def key_sentence(question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
+    """``(n, sentence)``: the sentence of passage [n] sharing the most content words with
+    ``question`` (the earlier passage wins a tie), or ``None`` when none shares any."""
+    from rag.analyzer import get_analyzer
+    from rag.citations import sentence_spans
+
+    analyzer = get_analyzer()
+    asked = set(analyzer.tokens(question))
+    best: tuple[int, int, str] = (0, 0, "")
+    for n, hit in enumerate(hits, 1):
+        for start, end in sentence_spans(hit.text):
+            sentence = " ".join(hit.text[start:end].split())
+            shared = len(asked & set(analyzer.tokens(sentence)))
+            if shared > best[0]:
+                best = (shared, n, sentence)
+    return (best[1], best[2]) if best[0] else None
+
+
 def build_messages(
     question: str,
     hits: Sequence[Hit],
     language: str,
     previous_question: str | None = None,
 ) -> list[dict[str, str]]:
-    """Chat messages: fixed system prompt, then passages, question and answer language."""
+    """Chat messages: fixed system prompt, then the passages, the passage sentence closest to
+    the question, the question and the answer language.
+
+    The closest sentence is read after all passages, so the model sees the likely answer
+    right before the question (and, with stored passage states, reads it in context)."""
     passages = "\n\n".join(format_passage(n, h) for n, h in enumerate(hits, 1))
+    key = key_sentence(f"{previous_question or ''} {question}", hits)
+    closest = f"Most relevant sentence: [{key[0]}] {key[1]}\n\n" if key else ""
     earlier = f"Previous question: {previous_question}\n" if previous_question else ""
     user = (
-        f"Passages:\n{passages}\n\n{earlier}Question: {question}\n"
+        f"Passages:\n{passages}\n\n{closest}{earlier}Question: {question}\n"
         f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]

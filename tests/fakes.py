@@ -44,7 +44,8 @@ def passage(messages: list[Message], n: int) -> str:
     """The text of passage [n] in a prompt built by rag.prompt.build_messages."""
     user = messages[-1]["content"]
     match = re.search(
-        rf"^\[{n}\](?: \([^)]*\))? (.*?)(?=\n\n\[\d+\]|\n\n(?:Previous )?[Qq]uestion)",
+        rf"^\[{n}\](?: \([^)]*\))? (.*?)"
+        r"(?=\n\n\[\d+\]|\n\n(?:Previous )?[Qq]uestion|\n\nMost relevant)",
         user,
         re.S | re.M,
     )

@@ -18,6 +18,7 @@ from rag.prompt import (
     detect_language,
     fit_passages,
     is_follow_up,
+    key_sentence,
     rewrite_follow_up,
 )
 from rag.retrieve import Hit
@@ -139,3 +140,17 @@ def test_a_cut_last_word_is_not_judged_while_streaming() -> None:
     assert restates_question("Dar", question, partial=True)
     assert restates_question("Dari negara mana", question, partial=True)
     assert not restates_question("Dari negara Rusia ", question, partial=True)
+
+
+def test_key_sentence_is_the_passage_sentence_closest_to_the_question() -> None:
+    question = "Sejak tahun berapa Indonesia menjadi negara observer?"
+    assert key_sentence(question, hits()) == (
+        1,
+        "Indonesia menjadi negara observer sejak tahun 2015.",
+    )
+    assert key_sentence("Di hotel mana simposium berlangsung?", hits()) == (2, TEXT_B)
+    assert key_sentence("Zebra?", hits()) is None
+    user = build_messages(question, hits(), "id")[1]["content"]
+    closest = "Most relevant sentence: [1] Indonesia menjadi negara observer sejak tahun 2015."
+    assert user.index("[2] (Simposium)") < user.index(closest) < user.index("Question:")
+    assert "Most relevant" not in build_messages("Zebra?", hits(), "en")[1]["content"]

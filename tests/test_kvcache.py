@@ -119,7 +119,10 @@ def test_split_prompt_matches_build_messages() -> None:
     assert parts.user() == messages[1]["content"]
     assert parts.labels == ["[1]", "[2]"]
     assert parts.bodies[0] == " (Zarkovia) " + CAPITAL.text == passage_body(CAPITAL)
-    assert parts.tail.startswith("Previous question: Where is Zarkovia?\nQuestion: ")
+    assert parts.tail.startswith(
+        "Most relevant sentence: [1] The capital of Zarkovia is Velmora.\n\n"
+        "Previous question: Where is Zarkovia?\nQuestion: "
+    )
     assert split_prompt(messages[1:], [CAPITAL, PRESIDENT]) is None
     assert split_prompt(messages, [PRESIDENT, CAPITAL]) is None  # passages do not match
 
@@ -189,7 +192,7 @@ def _ask(kv: CachedPrefillLLM, hits: list[Hit], question: str = QUESTION, **kw) 
         parts.bodies,
         parts.tail,
         labels=parts.labels,
-        max_tokens=kw.pop("max_tokens", 8),
+        max_tokens=kw.pop("max_tokens", 24),
         temperature=0.0,
         **kw,
     )
