@@ -104,7 +104,11 @@ def prepare(q: dict[str, Any], settings: Settings, count_tokens: Any) -> Case:
     question = q["question"].strip()
     language = detect_language(question)
     hits = get_retriever(settings).search(
-        question, k=settings.k, candidates=settings.candidates, fusion=settings.fusion
+        question,
+        k=settings.k,
+        candidates=settings.candidates,
+        fusion=settings.fusion,
+        pool=settings.sentence_pool,
     )
     hits = fit_passages(hits, settings.context_tokens, count_tokens)
     return Case(q, hits, language, build_messages(question, hits, language))

@@ -52,7 +52,11 @@ def passages(question: str, settings: Any) -> list[Any]:
     from rag.retrieve import get_retriever
 
     hits = get_retriever(settings).search(
-        question, k=settings.k, candidates=settings.candidates, fusion=settings.fusion
+        question,
+        k=settings.k,
+        candidates=settings.candidates,
+        fusion=settings.fusion,
+        pool=settings.sentence_pool,
     )
     hits = fit_passages(hits, settings.context_tokens, get_llm(settings).count_tokens)
     if max((h.dense_score or 0.0 for h in hits), default=0.0) < settings.refuse_below:

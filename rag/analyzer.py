@@ -186,6 +186,17 @@ _INDONESIAN_EXTRA = frozenset(
 )
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of a passage, whitespace trimmed."""
+    spans = []
+    pos = 0
+    for m in re.finditer(r"(?<=[.!?\u201d\"])\s+|\n+", text):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(text)))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
     """Indonesian (Sastrawi's list plus question words) and English stop-words."""

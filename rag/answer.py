@@ -85,7 +85,11 @@ def ask_stream(
             "tokens (about a paragraph)"
         )
     hits = retriever.search(
-        search_query, k=settings.k, candidates=settings.candidates, fusion=settings.fusion
+        search_query,
+        k=settings.k,
+        candidates=settings.candidates,
+        fusion=settings.fusion,
+        pool=settings.sentence_pool,
     )
     hits = fit_passages(hits, settings.context_tokens, llm.count_tokens)
     retrieve_s = time.perf_counter() - started

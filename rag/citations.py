@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.analyzer import get_analyzer
+from rag.analyzer import get_analyzer, sentence_spans
 from rag.retrieve import Hit
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
@@ -50,17 +50,6 @@ class CheckedAnswer:
 
 def _tokens(text: str) -> set[str]:
     return set(get_analyzer().tokens(text))
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of a passage, whitespace trimmed."""
-    spans = []
-    pos = 0
-    for m in re.finditer(r"(?<=[.!?\u201d\"])\s+|\n+", text):
-        spans.append((pos, m.start()))
-        pos = m.end()
-    spans.append((pos, len(text)))
-    return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
 def _best_quote(claim: set[str], hit: Hit) -> tuple[int, int]:

@@ -74,7 +74,7 @@ def run_eval(
     retriever = get_retriever(settings)
     retriever.search("warm up", k=1)
     answerable = [q for q in questions if q["match"] != "refuse"]
-    recall, rr, times = [], [], []
+    recall, rr, times, context = [], [], [], []
     for q in answerable:
         t0 = time.perf_counter()
         hits = retriever.search(
@@ -84,10 +84,21 @@ def run_eval(
         ranks = [i for i, h in enumerate(hits) if h.doc_id in q["sources"]]
         recall.append(1.0 if ranks and ranks[0] < 5 else 0.0)
         rr.append(1.0 / (ranks[0] + 1) if ranks else 0.0)
+        given = retriever.search(
+            q["question"],
+            k=settings.k,
+            candidates=settings.candidates,
+            fusion=settings.fusion,
+            mode=mode,
+            pool=settings.sentence_pool,
+        )
+        context.append(1.0 if any(h.doc_id in q["sources"] for h in given) else 0.0)
     result: dict[str, Any] = {
         "questions": len(answerable),
         "recall_at_5": round(statistics.fmean(recall), 4) if recall else 0.0,
         "mrr_at_10": round(statistics.fmean(rr), 4) if rr else 0.0,
+        # the k passages the model is given (with the best-sentence rescue), as ask() picks them
+        f"recall_at_{settings.k}_given": round(statistics.fmean(context), 4) if context else 0.0,
         "search_p50_ms": round(_percentile(times, 0.5), 2),
         "search_p95_ms": round(_percentile(times, 0.95), 2),
     }

@@ -202,6 +202,14 @@ class Index:
             return np.zeros(len(self), dtype="float32")
         return self.bm25.get_scores_from_ids(ids)
 
+    def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
+        """How many rows contain each of ``tokens`` (0 for a token the index never saw)."""
+        vocab = self.bm25.vocab_dict
+        indptr = self.bm25.scores["indptr"]
+        return {
+            t: int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in tokens
+        }
+
     @classmethod
     def load(cls, path: Path | str, embed_model: str | None = None) -> Index:
         """Load and check the index at ``path``.

@@ -177,8 +177,7 @@ def fit_passages(
 def key_sentence(question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
     """``(n, sentence)``: the sentence of passage [n] sharing the most content words with
     ``question`` (the earlier passage wins a tie), or ``None`` when none shares any."""
-    from rag.analyzer import get_analyzer
-    from rag.citations import sentence_spans
+    from rag.analyzer import get_analyzer, sentence_spans
 
     analyzer = get_analyzer()
     asked = set(analyzer.tokens(question))

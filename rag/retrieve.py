@@ -42,8 +42,14 @@ class Retriever:
         candidates: int = 30,
         fusion: str = "rrf",
         mode: str = "hybrid",
+        pool: int = 10,
     ) -> list[Hit]:
-        """The top ``k`` passages for ``query``; ``mode`` is hybrid, dense or bm25."""
+        """The top ``k`` passages for ``query``; ``mode`` is hybrid, dense or bm25.
+
+        In hybrid mode the passage holding the single sentence that best matches the query
+        (rare words count more) among the top ``pool`` takes the last of the ``k`` places if
+        fusion left it out: a passage-level score can bury a one-sentence answer under
+        passages that merely share the article's topic."""
         import numpy as np
 
         index = self.index
@@ -66,9 +72,14 @@ class Retriever:
             fused = rrf([dense, bm25])
         else:
             fused = weighted([dense, bm25], [0.5, 0.5])
+        top = fused[:k]
+        if mode == "hybrid" and pool > k and len(fused) > k:
+            best = self.best_sentence_rank([row for row, _ in fused[:pool]], query)
+            if best >= k:
+                top = fused[: k - 1] + [fused[best]]
         vectors = index.data.vectors
         hits = []
-        for row, score in fused[:k]:
+        for row, score in top:
             rec = index.data.rows[row]
             doc = index.doc_for_row(row)
             hits.append(
@@ -87,6 +98,33 @@ class Retriever:
                 )
             )
         return hits
+
+    def best_sentence_rank(self, rows: list[int], query: str) -> int:
+        """The position in ``rows`` of the chunk whose best sentence shares the most
+        query words, weighted by inverse document frequency (the earlier chunk wins a tie)."""
+        import math
+
+        from rag.analyzer import sentence_spans
+
+        asked = set(self.analyzer.tokens(query))
+        if not asked or not rows:
+            return 0
+        n = len(self.index)
+        df = self.index.document_frequencies(sorted(asked))
+        weight = {t: math.log(1 + n / (1 + df[t])) for t in asked}
+        scores = []
+        for row in rows:
+            text = self.index.data.rows[row].text
+            scores.append(
+                max(
+                    (
+                        sum(weight[t] for t in asked.intersection(self.analyzer.tokens(text[a:b])))
+                        for a, b in sentence_spans(text)
+                    ),
+                    default=0.0,
+                )
+            )
+        return max(range(len(rows)), key=lambda i: (scores[i], -i))
 
 
 def rrf(rankings: list[list[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:
@@ -145,5 +183,9 @@ def get_retriever(settings: Settings) -> Retriever:
 def search(query: str, settings: Settings, k: int | None = None) -> list[Hit]:
     """Hybrid search of the index in ``settings`` for ``query``."""
     return get_retriever(settings).search(
-        query, k=k or settings.k, candidates=settings.candidates, fusion=settings.fusion
+        query,
+        k=k or settings.k,
+        candidates=settings.candidates,
+        fusion=settings.fusion,
+        pool=settings.sentence_pool,
     )

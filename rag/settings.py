@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     k: int = Field(3, ge=1, le=50, description="Passages given to the model.")
     fusion: Literal["rrf", "weighted"] = Field("rrf", description="How dense and BM25 fuse.")
     candidates: int = Field(30, ge=1, description="Hits taken from each retriever before fusion.")
+    sentence_pool: int = Field(
+        10,
+        ge=0,
+        description="Fused hits searched for the sentence that best matches the question; its "
+        "passage takes the last of the k places if fusion left it out (0: off).",
+    )
 
     # model
     backend: Literal["llama", "openai"] = Field("llama", description="In-process or remote LLM.")

@@ -153,6 +153,7 @@ def test_eval_retrieval_only_json(seed_settings: Settings, tmp_path: Path) -> No
         "questions",
         "recall_at_5",
         "mrr_at_10",
+        "recall_at_3_given",
         "search_p50_ms",
         "search_p95_ms",
     }

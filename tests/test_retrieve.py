@@ -181,3 +181,56 @@ def test_seed_hits_are_consistent(seed_settings: Settings) -> None:
     dense = get_retriever(seed_settings).search("Aliansi Pasifik", k=1, mode="dense")[0]
     assert 0.7 < dense.dense_score <= 1.0001
     assert get_embedder(seed_settings.embed_model) is get_retriever(seed_settings).embedder
+
+
+# --- best-sentence rescue --------------------------------------------------------------------
+
+TOPIC = "Program Colombo Plan diikuti negara anggota. Program Colombo Plan dibuka menteri."
+
+
+@pytest.fixture
+def topic_retriever(tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder) -> Retriever:
+    folder = tmp_path / "topic"
+    folder.mkdir()
+    docs = {f"topic{i}.txt": f"Berita {i}\n\n{TOPIC} Hari ke-{i}." for i in range(4)}
+    docs["answer.txt"] = (
+        "Berita tema\n\nInovasi perempuan merupakan tema pelatihan tahun ini. Cuaca cerah."
+    )
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    ingest([folder], settings)
+    return Retriever(Index.load(settings.index_dir, FAKE_NAME), fake_embedder, get_analyzer())
+
+
+FAKE_NAME = FakeEmbedder().name
+
+
+def test_best_sentence_rank_prefers_one_sentence_with_the_rare_words(
+    topic_retriever: Retriever,
+) -> None:
+    index = topic_retriever.index
+    rows = list(range(len(index)))
+    answer_row = next(r for r in rows if "tema pelatihan" in index.data.rows[r].text)
+    others = [r for r in rows if r != answer_row]
+    question = "Apa tema pelatihan program Colombo Plan tahun ini?"
+    assert topic_retriever.best_sentence_rank([*others, answer_row], question) == len(others)
+    assert topic_retriever.best_sentence_rank([answer_row, *others], question) == 0
+    assert topic_retriever.best_sentence_rank(others, "zebra") == 0  # nothing shared: first
+
+
+def test_search_gives_the_best_sentence_the_last_place(
+    retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    query = "paragraph article"
+    plain = retriever.search(query, k=8, pool=0)
+    assert len(plain) == 8
+    monkeypatch.setattr(Retriever, "best_sentence_rank", lambda self, rows, q: 6)
+    rescued = retriever.search(query, k=3, pool=10)
+    assert [h.chunk_id for h in rescued] == [h.chunk_id for h in (*plain[:2], plain[6])]
+    monkeypatch.setattr(Retriever, "best_sentence_rank", lambda self, rows, q: 1)
+    assert [h.chunk_id for h in retriever.search(query, k=3, pool=10)] == [
+        h.chunk_id for h in plain[:3]
+    ]
+    assert [h.chunk_id for h in retriever.search(query, k=3, mode="bm25", pool=10)] == [
+        h.chunk_id for h in retriever.search(query, k=3, mode="bm25", pool=0)
+    ]
