@@ -23,9 +23,9 @@ models: $(STAMP)
 	$(BIN)/python -m rag.models install
 
 # Incremental: does nothing when index/ already holds seeds/ as they are (uploads from the
-# chat stay: no --prune). --warm stores each passage's LLM state once, for a fast first token.
+# chat stay: no --prune). For the fast answer modes, `rag ingest seeds/ --warm` (README).
 index: $(STAMP)
-	$(BIN)/rag ingest seeds/ --index index --warm
+	$(BIN)/rag ingest seeds/ --index index
 
 # Debian's Chromium for the browser test (Playwright's own browser download does not work here).
 browser:

@@ -952,7 +952,7 @@ def answer_stream(
     cannot split, always answers in ``full``."""
     from rag.llm import LlamaCppLLM
 
-    mode = mode or getattr(settings, "answer_mode", "auto")
+    mode = mode or getattr(settings, "answer_mode", "full")
     if mode not in MODES:
         raise ModelError(f"unknown answer mode {mode!r}; choose one of {', '.join(MODES)}")
     kwargs: dict[str, Any] = {

@@ -69,10 +69,11 @@ class Settings(BaseSettings):
 
     # answering
     answer_mode: Literal["auto", "cached", "full"] = Field(
-        "auto",
-        description="'cached' places each passage's precomputed llama.cpp state instead of "
-        "reading it (computing missing states first), 'full' reads every passage, 'auto' uses "
-        "the states that exist and reads the rest (see README, 'Fast first token').",
+        "full",
+        description="'full' reads every passage (default: the most accurate); 'cached' places "
+        "each passage's precomputed llama.cpp state instead of reading it (computing missing "
+        "states first); 'auto' uses the states that exist and reads the rest (see README, "
+        "'Fast first token').",
     )
     kv_cache_dir: Path | None = Field(
         None, description="Passage state folder; default <model_dir>/kvcache."
