@@ -98,19 +98,12 @@ class Column:
 
 def prepare(q: dict[str, Any], settings: Settings, count_tokens: Any) -> Case:
     """Retrieval and prompt exactly as ``rag.answer.ask_stream`` does them."""
-    from rag.prompt import build_messages, detect_language, fit_passages
-    from rag.retrieve import get_retriever
+    from rag.answer import select_passages
+    from rag.prompt import build_messages, detect_language
 
     question = q["question"].strip()
     language = detect_language(question)
-    hits = get_retriever(settings).search(
-        question,
-        k=settings.k,
-        candidates=settings.candidates,
-        fusion=settings.fusion,
-        pool=settings.sentence_pool,
-    )
-    hits = fit_passages(hits, settings.context_tokens, count_tokens)
+    hits = select_passages(question, settings, count_tokens)
     return Case(q, hits, language, build_messages(question, hits, language))
 
 

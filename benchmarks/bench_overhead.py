@@ -14,6 +14,7 @@ pipeline's overhead in percent (median of per-question differences over the raw 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -22,9 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import json  # noqa: E402
-
-from rag.answer import Answer, Sources, ask_stream  # noqa: E402
+from rag.answer import Answer, Sources, ask_stream, relevant_enough, select_passages  # noqa: E402
 from rag.llm import get_llm  # noqa: E402
 from rag.models import resolve_model  # noqa: E402
 from rag.prompt import build_messages, detect_language  # noqa: E402
@@ -47,21 +46,9 @@ def run_pipeline(question: str, overrides: dict[str, Any]) -> tuple[Answer, list
 
 
 def passages(question: str, settings: Any) -> list[Any]:
-    """The passages ``ask_stream`` gives the model (same retrieval, budget and threshold)."""
-    from rag.prompt import fit_passages
-    from rag.retrieve import get_retriever
-
-    hits = get_retriever(settings).search(
-        question,
-        k=settings.k,
-        candidates=settings.candidates,
-        fusion=settings.fusion,
-        pool=settings.sentence_pool,
-    )
-    hits = fit_passages(hits, settings.context_tokens, get_llm(settings).count_tokens)
-    if max((h.dense_score or 0.0 for h in hits), default=0.0) < settings.refuse_below:
-        return []
-    return hits
+    """The passages ``ask_stream`` gives the model, or none when it refuses without them."""
+    hits = select_passages(question, settings, get_llm(settings).count_tokens)
+    return hits if relevant_enough(hits, settings) else []
 
 
 def run_raw(llama: Any, messages: list[dict[str, str]], max_tokens: int, temperature: float):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,24 @@ def _settings(overrides: dict[str, Any]) -> Settings:
     return get_settings(**overrides)
 
 
+def select_passages(
+    query: str, settings: Settings, count_tokens: Callable[[str], int]
+) -> list[Hit]:
+    """The passages ``ask_stream`` gives the model for ``query``: the hybrid search of
+    ``settings``, cut to its passage token budget (``count_tokens`` is the model's)."""
+    from rag.prompt import fit_passages
+    from rag.retrieve import search
+
+    return fit_passages(search(query, settings), settings.context_tokens, count_tokens)
+
+
+def relevant_enough(hits: Sequence[Hit], settings: Settings) -> bool:
+    """Whether the best passage's dense similarity reaches ``settings.refuse_below``; below
+    it ``ask_stream`` refuses without asking the model."""
+    best = max((h.dense_score or 0.0 for h in hits), default=0.0)
+    return bool(hits) and best >= settings.refuse_below
+
+
 def ask_stream(
     question: str, history: Sequence[dict[str, str]] | None = None, **overrides: Any
 ) -> Iterator[Sources | str | Answer]:
@@ -59,7 +77,6 @@ def ask_stream(
         NOT_FOUND,
         build_messages,
         detect_language,
-        fit_passages,
         last_user_question,
         refusal,
         rewrite_follow_up,
@@ -76,7 +93,7 @@ def ask_stream(
     search_query = rewrite_follow_up(question, history)
     previous = last_user_question(history) if search_query != question else None
 
-    retriever = get_retriever(settings)
+    get_retriever(settings)  # a missing index fails before the model loads
     llm = get_llm(settings)
     q_tokens = llm.count_tokens(question)
     if q_tokens > settings.n_ctx // 4:
@@ -84,19 +101,11 @@ def ask_stream(
             f"the question is {q_tokens} tokens long; keep it under {settings.n_ctx // 4} "
             "tokens (about a paragraph)"
         )
-    hits = retriever.search(
-        search_query,
-        k=settings.k,
-        candidates=settings.candidates,
-        fusion=settings.fusion,
-        pool=settings.sentence_pool,
-    )
-    hits = fit_passages(hits, settings.context_tokens, llm.count_tokens)
+    hits = select_passages(search_query, settings, llm.count_tokens)
     retrieve_s = time.perf_counter() - started
     answer = Answer(question=question, text="", search_query=search_query, retrieve_s=retrieve_s)
 
-    best = max((h.dense_score or 0.0 for h in hits), default=0.0)
-    if not hits or best < settings.refuse_below:
+    if not relevant_enough(hits, settings):
         yield Sources([])
         answer.text, answer.refused = refusal(language), True
         answer.total_s = time.perf_counter() - started
