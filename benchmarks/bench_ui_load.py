@@ -41,32 +41,9 @@ def fake_ask(
     question: str, history: list[dict[str, str]] | None = None, **overrides: Any
 ) -> Iterator[Any]:
     """Real retrieval, a fixed-pace stand-in for generation (UI and queue overhead only)."""
-    from rag.answer import Answer, Citation, Sources
-    from rag.retrieve import search
-    from rag.settings import get_settings
+    from tests.fakes import quoting_ask
 
-    settings = get_settings(**overrides)
-    hits = search(question, settings, k=settings.k)
-    yield Sources(hits)
-    time.sleep(0.5)
-    top = hits[0]
-    quote = top.text[: (top.text.find(". ") + 1) or len(top.text)]
-    text = f"{quote} [1]"
-    for i in range(0, len(text), 8):
-        time.sleep(0.01)
-        yield text[i : i + 8]
-    cite = Citation(
-        1,
-        top.doc_id,
-        top.title,
-        top.chunk_id,
-        top.start,
-        top.start + len(quote),
-        quote,
-        top.url,
-        top.date,
-    )
-    yield Answer(question=question, text=text, citations=[cite], sources=hits)
+    yield from quoting_ask(read_s=0.5, piece=8, delay=0.01)(question, history, **overrides)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from rag.llm import LLM, Message
 
@@ -50,3 +52,41 @@ def passage(messages: list[Message], n: int) -> str:
         re.S | re.M,
     )
     return match.group(1) if match else ""
+
+
+def quoting_ask(read_s: float, piece: int, delay: float) -> Callable[..., Iterator[Any]]:
+    """An ``ask_stream`` stand-in with real retrieval and scripted generation: after
+    ``read_s`` seconds (the model reading the prompt) the answer quotes the top passage's
+    first sentence and cites it as [1], streamed ``piece`` characters every ``delay`` s."""
+
+    def ask(
+        question: str, history: list[dict[str, str]] | None = None, **overrides: Any
+    ) -> Iterator[Any]:
+        from rag.answer import Answer, Citation, Sources
+        from rag.retrieve import search
+        from rag.settings import get_settings
+
+        settings = get_settings(**overrides)
+        hits = search(question, settings, k=settings.k)
+        yield Sources(hits)
+        time.sleep(read_s)
+        top = hits[0]
+        quote = top.text[: (top.text.find(". ") + 1) or len(top.text)]
+        text = f"{quote} [1]"
+        for i in range(0, len(text), piece):
+            time.sleep(delay)
+            yield text[i : i + piece]
+        cite = Citation(
+            1,
+            top.doc_id,
+            top.title,
+            top.chunk_id,
+            top.start,
+            top.start + len(quote),
+            quote,
+            top.url,
+            top.date,
+        )
+        yield Answer(question=question, text=text, citations=[cite], sources=hits)
+
+    return ask

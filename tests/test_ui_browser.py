@@ -29,8 +29,8 @@ if not CHROMIUM.exists():
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from rag.answer import Answer, Citation, Sources  # noqa: E402
 from rag.settings import Settings, get_settings  # noqa: E402
+from tests.fakes import quoting_ask  # noqa: E402
 from ui import app as ui  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,36 +63,8 @@ EVIL = (
 )
 
 
-def retrieval_ask(
-    question: str, history: list[dict[str, str]] | None = None, **overrides: Any
-) -> Iterator[Sources | str | Answer]:
-    """Real retrieval, scripted generation: the answer quotes the top passage's first sentence
-    and cites it as [1], after a pause that stands for the model reading the prompt."""
-    from rag.retrieve import search
-
-    settings = get_settings(**overrides)
-    hits = search(question, settings, k=settings.k)
-    yield Sources(hits)
-    time.sleep(1.5)
-    top = hits[0]
-    end = top.text.find(". ") + 1 or len(top.text)
-    quote = top.text[:end]
-    text = f"{quote} [1]"
-    for i in range(0, len(text), 16):
-        time.sleep(0.02)
-        yield text[i : i + 16]
-    citation = Citation(
-        1,
-        top.doc_id,
-        top.title,
-        top.chunk_id,
-        top.start,
-        top.start + len(quote),
-        quote,
-        top.url,
-        top.date,
-    )
-    yield Answer(question=question, text=text, citations=[citation], sources=hits)
+# Real retrieval, scripted generation; the pause stands for the model reading the prompt.
+retrieval_ask = quoting_ask(read_s=1.5, piece=16, delay=0.02)
 
 
 @pytest.fixture(scope="module")
