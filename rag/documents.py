@@ -24,6 +24,9 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".html", ".htm", ".jsonl")
 TITLE_MAX_CHARS = 80
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
 @dataclass(frozen=True)
 class Document:
     """One article: ``text`` is the cleaned text every chunk offset points into."""
@@ -37,8 +40,11 @@ class Document:
 
     @property
     def content_hash(self) -> str:
-        """sha256 hex digest of the cleaned text (what decides whether to re-embed)."""
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        """sha256 hex digest of the cleaned text without its whitespace: what decides whether
+        to re-embed, and which documents are stored once. Copies of one article that differ
+        only in spacing ("Rp 6, 5 miliar" from a tokenised corpus beside "Rp 6,5 miliar")
+        share it; a change of spacing alone does not re-embed a document."""
+        return hashlib.sha256(_WHITESPACE.sub("", self.text).encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,6 +138,9 @@ _SPACES = re.compile(r" {2,}")
 _BULLET = re.compile(r"^(?:[•·▪◦●■□►▶➢➤✓✔‣⁃]|[-*+](?=\s))\s*")
 _LIST_ITEM = re.compile(r"^(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)]\s|^\(\w{1,3}\)\s")
 _PUNCT_ONLY = re.compile(r"^[\W_]*$")
+# "3, 5 persen", "Rp 114, 48 miliar": a decimal comma that tokenised text split off. Lists
+# ("21, 16, 12"), ranges ("3, 0-3, 5") and years ("2004, 25 orang") stay as they are.
+_SPLIT_DECIMAL = re.compile(r"(?<![\d,\-] )(?<![\d,\-])\b(\d{1,3}), (\d{1,3})\b(?![,\-]? ?\d)")
 
 # A line matching one of these ends the article: everything from it on is page furniture.
 _TAIL_MARKERS = [
@@ -275,7 +284,10 @@ def _is_breadcrumb(line: str) -> bool:
 
 def _clean(raw: str) -> tuple[str, list[str]]:
     """Cleaned text and the dates of the publication lines removed from it."""
-    lines = [_SPACES.sub(" ", ln.strip()) for ln in _normalise(raw).split("\n")]
+    lines = [
+        _SPLIT_DECIMAL.sub(r"\1,\2", _SPACES.sub(" ", ln.strip()))
+        for ln in _normalise(raw).split("\n")
+    ]
     bulleted = [False] * len(lines)
     for i, ln in enumerate(lines):
         stripped = _BULLET.sub("", ln)

@@ -36,7 +36,7 @@ BODY = {
         "November 2020.",
         "Disampaikan 5 program prioritas bagi perempuan dan anak seperti: pelatihan "
         "kewirausahaan bagi perempuan; penyediaan layanan keuangan",
-        "Kawasan ini memiliki total populasi 229,3 juta orang dan total GDP sebesar USO 2, 1 "
+        "Kawasan ini memiliki total populasi 229,3 juta orang dan total GDP sebesar USO 2,1 "
         "triliun dengan rata-rata total GDP perkapita sebesar USO 9.660.",
         "Indonesia telah menjadi negara observer sejak tahun 2015",
     ],
@@ -185,10 +185,15 @@ def test_clean_text_is_idempotent_on_seeds(seeds: dict[str, Document]) -> None:
         assert clean_text(doc.text) == doc.text
 
 
-def test_content_hash_is_sha256_of_text(seeds: dict[str, Document]) -> None:
+def test_content_hash_is_sha256_of_text_without_whitespace(seeds: dict[str, Document]) -> None:
     doc = seeds["000_a9ce33f359e193a2.txt"]
-    assert doc.content_hash == hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+    bare = "".join(doc.text.split())
+    assert doc.content_hash == hashlib.sha256(bare.encode("utf-8")).hexdigest()
     assert doc.content_hash != seeds["001_01c077a90a88fb6e.txt"].content_hash
+    respaced = Document(id="x", text=doc.text.replace(". ", ".\n\n", 3), title="")
+    assert respaced.content_hash == doc.content_hash
+    edited = Document(id="x", text=doc.text.replace("Indonesia", "lndonesia", 1), title="")
+    assert edited.content_hash != doc.content_hash
 
 
 ENGLISH_PAGE = """Home > World > Europe
@@ -267,6 +272,23 @@ def test_clean_text_keeps_body_that_resembles_debris() -> None:
 def test_clean_text_normalises_crlf_and_spaces() -> None:
     raw = "First\u00a0 line  ends here.\r\n\r\nSecond\tparagraph.\r\n"
     assert clean_text(raw) == "First line ends here.\n\nSecond paragraph."
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("setinggi 3, 50 meter dan USO 2, 1 triliun.", "setinggi 3,50 meter dan USO 2,1 triliun."),
+        ("Rp 114, 48 miliar atau 0, 83 persen.", "Rp 114,48 miliar atau 0,83 persen."),
+        ("menjadi 1.162, 635 poin.", "menjadi 1.162,635 poin."),
+        ("China (21, 16, 12) dan Jepang.", "China (21, 16, 12) dan Jepang."),
+        ("Skor (25-23, 25-23, 25-21).", "Skor (25-23, 25-23, 25-21)."),
+        ("listrik 3, 0-3, 5 kV.", "listrik 3, 0-3, 5 kV."),
+        ("Pada 2004, 25 orang tewas.", "Pada 2004, 25 orang tewas."),
+        ("Sejak November 15, 2019 ada 3 korban.", "Sejak November 15, 2019 ada 3 korban."),
+    ],
+)
+def test_clean_text_rejoins_split_decimals_only(raw: str, clean: str) -> None:
+    assert clean_text(raw) == clean
 
 
 @pytest.mark.parametrize(
