@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.eval import _percentile, answer_correct, load_questions  # noqa: E402
+from rag.eval import _percentile, answer_correct, from_source, load_questions  # noqa: E402
 from rag.kvcache import CachedPrefillLLM, PassageCache  # noqa: E402
 from rag.llm import LlamaCppLLM  # noqa: E402
 from rag.models import resolve_model  # noqa: E402
@@ -66,6 +66,7 @@ class Case:
     hits: list[Any]
     language: str
     messages: list[dict[str, str]]
+    index: Any = None
 
 
 @dataclass
@@ -103,8 +104,11 @@ def prepare(q: dict[str, Any], settings: Settings, count_tokens: Any) -> Case:
 
     question = q["question"].strip()
     language = detect_language(question)
+    from rag.retrieve import get_retriever
+
     hits = select_passages(question, settings, count_tokens)
-    return Case(q, hits, language, build_messages(question, hits, language))
+    index = get_retriever(settings).index
+    return Case(q, hits, language, build_messages(question, hits, language), index)
 
 
 def judge(case: Case, res: Result, hits: list[Any]) -> None:
@@ -124,7 +128,7 @@ def judge(case: Case, res: Result, hits: list[Any]) -> None:
             res.refused = True
         else:
             res.cited = len(checked.citations)
-            res.cited_ok = sum(c.doc_id in case.q["sources"] for c in checked.citations)
+            res.cited_ok = sum(from_source(case.index, c.doc_id, case.q) for c in checked.citations)
             res.correct = case.q["match"] != "refuse" and answer_correct(case.q, checked.text)
 
 

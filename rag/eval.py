@@ -49,6 +49,12 @@ def load_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]
     return out[:limit] if limit else out
 
 
+def from_source(index: Any, doc_id: str, question: dict[str, Any]) -> bool:
+    """Whether ``doc_id`` is one of the question's gold sources, or stored as the same text as
+    one (the index keeps copies of an article once, under the first id)."""
+    return any(i in question["sources"] for i in index.same_content(doc_id))
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -74,6 +80,7 @@ def run_eval(
     retriever = get_retriever(settings)
     retriever.search("warm up", k=1)
     answerable = [q for q in questions if q["match"] != "refuse"]
+
     recall, rr, times, context = [], [], [], []
     for q in answerable:
         t0 = time.perf_counter()
@@ -81,7 +88,7 @@ def run_eval(
             q["question"], k=10, candidates=settings.candidates, fusion=settings.fusion, mode=mode
         )
         times.append((time.perf_counter() - t0) * 1000)
-        ranks = [i for i, h in enumerate(hits) if h.doc_id in q["sources"]]
+        ranks = [i for i, h in enumerate(hits) if from_source(retriever.index, h.doc_id, q)]
         recall.append(1.0 if ranks and ranks[0] < 5 else 0.0)
         rr.append(1.0 / (ranks[0] + 1) if ranks else 0.0)
         given = retriever.search(
@@ -92,7 +99,9 @@ def run_eval(
             mode=mode,
             pool=settings.sentence_pool,
         )
-        context.append(1.0 if any(h.doc_id in q["sources"] for h in given) else 0.0)
+        context.append(
+            1.0 if any(from_source(retriever.index, h.doc_id, q) for h in given) else 0.0
+        )
     result: dict[str, Any] = {
         "questions": len(answerable),
         "recall_at_5": round(statistics.fmean(recall), 4) if recall else 0.0,
@@ -111,7 +120,9 @@ def _answer_metrics(
     questions: list[dict[str, Any]], settings: Settings, log: Callable[[str], None] | None
 ) -> dict[str, Any]:
     from rag.answer import ask
+    from rag.retrieve import get_retriever
 
+    index = get_retriever(settings).index
     right, cited, cited_ok = [], 0, 0
     refused_when_should, answered_when_should = [], []
     first, total, tps = [], [], []
@@ -125,7 +136,7 @@ def _answer_metrics(
             right.append(not ans.refused and answer_correct(q, ans.text))
         for c in ans.citations:
             cited += 1
-            cited_ok += c.doc_id in q["sources"]
+            cited_ok += from_source(index, c.doc_id, q)
         if not ans.refused:
             first.append(ans.first_token_s)
             total.append(ans.total_s)

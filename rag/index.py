@@ -9,7 +9,8 @@ Files in the folder:
 - ``vectors.npy``: float32 normalised embeddings, kept so a removal never re-embeds;
 - ``faiss.index`` and ``bm25/``.
 
-Content is stored once per content hash: two document ids with identical text share chunks.
+Content is stored once per content hash: two document ids whose texts differ at most in
+whitespace share chunks.
 Every write builds a sibling temporary folder and swaps it in with a rename.
 """
 
@@ -154,8 +155,10 @@ class Index:
         self.faiss = faiss_index
         self.bm25 = bm25
         self._by_hash: dict[str, DocInfo] = {}
+        self._ids_by_hash: dict[str, list[str]] = {}
         for doc in sorted(data.docs.values(), key=lambda d: d.id):
             self._by_hash.setdefault(doc.hash, doc)
+            self._ids_by_hash.setdefault(doc.hash, []).append(doc.id)
 
     @property
     def embed_model(self) -> str:
@@ -179,6 +182,12 @@ class Index:
     def doc_for_row(self, row: int) -> DocInfo:
         """The (first by id) document holding chunk ``row``."""
         return self._by_hash[self.data.rows[row].hash]
+
+    def same_content(self, doc_id: str) -> list[str]:
+        """The ids of every document stored as the same text as ``doc_id`` (itself included):
+        a passage found under one of them is a passage of each."""
+        doc = self.data.docs.get(doc_id)
+        return list(self._ids_by_hash[doc.hash]) if doc else [doc_id]
 
     def chunk_id(self, row: int) -> str:
         """A readable chunk id: ``{doc_id}#{n}``."""

@@ -81,6 +81,7 @@ def test_percentile() -> None:
 
 
 def test_run_eval_retrieval_metrics(corpus: Path, settings: Settings, tmp_path: Path) -> None:
+    (corpus / "copy-of-a02.txt").write_text("  " + (corpus / "a02.txt").read_text() + "\n")
     ingest([corpus], settings)
 
     def q(qid: str, question: str, match: str, sources: list[str]) -> dict:
@@ -98,13 +99,14 @@ def test_run_eval_retrieval_metrics(corpus: Path, settings: Settings, tmp_path: 
             q("q1", "penanda0001", "any", ["a01.txt"]),
             q("q2", "penanda0003", "any", ["a03.txt"]),
             q("q3", "penanda0004", "all", ["nowhere.txt"]),  # not indexed: a miss, RR 0
+            q("q4", "penanda0002", "any", ["copy-of-a02.txt"]),  # stored as a02.txt's text
             q("u1", "siapa presiden Mars", "refuse", []),
         ],
     )
     result = run_eval(questions, settings, retrieval_only=True, mode="bm25")
-    assert result["questions"] == 3
-    assert result["recall_at_5"] == pytest.approx(2 / 3, abs=1e-4)
-    assert result["mrr_at_10"] == pytest.approx(2 / 3, abs=1e-4)
+    assert result["questions"] == 4
+    assert result["recall_at_5"] == pytest.approx(3 / 4, abs=1e-4)
+    assert result["mrr_at_10"] == pytest.approx(3 / 4, abs=1e-4)
     assert 0 < result["search_p50_ms"] <= result["search_p95_ms"]
     assert "answer_accuracy" not in result
     limited = run_eval(questions, settings, retrieval_only=True, limit=1, mode="bm25")

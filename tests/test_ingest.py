@@ -183,6 +183,22 @@ def test_identical_content_is_stored_once(
     assert fake_embedder.texts == embedded
 
 
+def test_copies_differing_only_in_spacing_are_stored_once(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    text = article(5).replace("penanda0005", "penanda0005 senilai Rp 6,5 miliar", 1)
+    tokenised = text.replace("Rp 6,5", "Rp 6, 5").replace(". ", " . ")
+    path = write_jsonl(
+        tmp_path / "recs.jsonl", [{"id": "a", "text": text}, {"id": "b", "text": tokenised}]
+    )
+    ingest([path], settings)
+    index = _load(settings)
+    assert len(index) == index.data.docs["a"].chunks == fake_embedder.texts
+    assert index.same_content("b") == ["a", "b"] == index.same_content("a")
+    assert index.document_text("b") == index.document_text("a")
+    assert "Rp 6,5 miliar" in index.document_text("a")
+
+
 def test_duplicates_in_one_jsonl_are_embedded_once(
     tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
