@@ -81,7 +81,7 @@ def run_eval(
     retriever.search("warm up", k=1)
     answerable = [q for q in questions if q["match"] != "refuse"]
 
-    recall, rr, times, context = [], [], [], []
+    recall, rr, times, context, holds = [], [], [], [], []
     for q in answerable:
         t0 = time.perf_counter()
         hits = retriever.search(
@@ -90,6 +90,7 @@ def run_eval(
         times.append((time.perf_counter() - t0) * 1000)
         ranks = [i for i, h in enumerate(hits) if from_source(retriever.index, h.doc_id, q)]
         recall.append(1.0 if ranks and ranks[0] < 5 else 0.0)
+        holds.append(1.0 if any(answer_correct(q, h.text) for h in hits[:5]) else 0.0)
         rr.append(1.0 / (ranks[0] + 1) if ranks else 0.0)
         given = retriever.search(
             q["question"],
@@ -106,6 +107,8 @@ def run_eval(
         "questions": len(answerable),
         "recall_at_5": round(statistics.fmean(recall), 4) if recall else 0.0,
         "mrr_at_10": round(statistics.fmean(rr), 4) if rr else 0.0,
+        # a top-5 passage holds the gold answer, whichever document it comes from
+        "answer_in_top_5": round(statistics.fmean(holds), 4) if holds else 0.0,
         # the k passages the model is given (with the best-sentence rescue), as ask() picks them
         f"recall_at_{settings.k}_given": round(statistics.fmean(context), 4) if context else 0.0,
         "search_p50_ms": round(_percentile(times, 0.5), 2),

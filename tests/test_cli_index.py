@@ -153,6 +153,7 @@ def test_eval_retrieval_only_json(seed_settings: Settings, tmp_path: Path) -> No
         "questions",
         "recall_at_5",
         "mrr_at_10",
+        "answer_in_top_5",
         "recall_at_3_given",
         "search_p50_ms",
         "search_p95_ms",
@@ -165,6 +166,7 @@ def test_eval_retrieval_only_json(seed_settings: Settings, tmp_path: Path) -> No
     assert written["questions"] == answerable
     assert written["recall_at_5"] == 1.0
     assert 0.5 <= written["mrr_at_10"] <= 1.0
+    assert 0.5 <= written["answer_in_top_5"] <= 1.0
     assert 0 < written["search_p50_ms"] <= written["search_p95_ms"]
     assert json.loads(result.stdout) == written
 

@@ -84,11 +84,11 @@ def test_run_eval_retrieval_metrics(corpus: Path, settings: Settings, tmp_path: 
     (corpus / "copy-of-a02.txt").write_text("  " + (corpus / "a02.txt").read_text() + "\n")
     ingest([corpus], settings)
 
-    def q(qid: str, question: str, match: str, sources: list[str]) -> dict:
+    def q(qid: str, question: str, match: str, sources: list[str], answer: str = "qqq") -> dict:
         return {
             "id": qid,
             "question": question,
-            "answers": ["x"],
+            "answers": [answer],
             "match": match,
             "sources": sources,
         }
@@ -96,7 +96,7 @@ def test_run_eval_retrieval_metrics(corpus: Path, settings: Settings, tmp_path: 
     questions = write_jsonl(
         tmp_path / "q.jsonl",
         [
-            q("q1", "penanda0001", "any", ["a01.txt"]),
+            q("q1", "penanda0001", "any", ["a01.txt"], answer="PENANDA0001"),
             q("q2", "penanda0003", "any", ["a03.txt"]),
             q("q3", "penanda0004", "all", ["nowhere.txt"]),  # not indexed: a miss, RR 0
             q("q4", "penanda0002", "any", ["copy-of-a02.txt"]),  # stored as a02.txt's text
@@ -107,6 +107,7 @@ def test_run_eval_retrieval_metrics(corpus: Path, settings: Settings, tmp_path: 
     assert result["questions"] == 4
     assert result["recall_at_5"] == pytest.approx(3 / 4, abs=1e-4)
     assert result["mrr_at_10"] == pytest.approx(3 / 4, abs=1e-4)
+    assert result["answer_in_top_5"] == pytest.approx(1 / 4, abs=1e-4)  # only q1's answer
     assert 0 < result["search_p50_ms"] <= result["search_p95_ms"]
     assert "answer_accuracy" not in result
     limited = run_eval(questions, settings, retrieval_only=True, limit=1, mode="bm25")
