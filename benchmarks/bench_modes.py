@@ -108,7 +108,8 @@ def prepare(q: dict[str, Any], settings: Settings, count_tokens: Any) -> Case:
 
     hits = select_passages(question, settings, count_tokens)
     index = get_retriever(settings).index
-    return Case(q, hits, language, build_messages(question, hits, language), index)
+    messages = build_messages(question, hits, language, key_count=settings.key_sentences)
+    return Case(q, hits, language, messages, index)
 
 
 def judge(case: Case, res: Result, hits: list[Any]) -> None:
@@ -167,7 +168,9 @@ def run_mode(
         messages = case.messages
         if mode == "full-last":
             hits = list(reversed(hits))
-            messages = build_messages(case.q["question"].strip(), hits, case.language)
+            messages = build_messages(
+                case.q["question"].strip(), hits, case.language, key_count=settings.key_sentences
+            )
         started = time.perf_counter()
         res = timed(llm.stream(messages, **kw), started)
         judge(case, res, hits)
@@ -176,7 +179,9 @@ def run_mode(
     messages = case.messages
     if mode == "cached-last":
         hits = list(reversed(hits))
-        messages = build_messages(case.q["question"].strip(), hits, case.language)
+        messages = build_messages(
+            case.q["question"].strip(), hits, case.language, key_count=settings.key_sentences
+        )
     parts = split_prompt(messages, hits)
     assert parts is not None, "build_messages changed shape"
     labels, bodies = parts.labels, parts.bodies

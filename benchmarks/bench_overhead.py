@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             if not hits:
                 print(f"  {q['id']:10} no passage passes the threshold; skipped", flush=True)
                 continue
-            messages = build_messages(question, hits, detect_language(question))
+            messages = build_messages(
+                question, hits, detect_language(question), key_count=settings.key_sentences
+            )
             if pipeline_first:
                 answer, _ = run_pipeline(question, overrides)
             r_first, r_total, r_tokens = run_raw(

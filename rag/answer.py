@@ -115,7 +115,7 @@ def ask_stream(
 
     answer.sources = hits
     yield Sources(list(hits))
-    messages = build_messages(question, hits, language, previous)
+    messages = build_messages(question, hits, language, previous, settings.key_sentences)
     tokens = 0
     for attempt in (messages, with_retry_hint(messages)):
         retry_allowed = attempt is messages

@@ -174,21 +174,32 @@ def fit_passages(
     return kept
 
 
-def key_sentence(question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
-    """``(n, sentence)``: the sentence of passage [n] sharing the most content words with
-    ``question`` (the earlier passage wins a tie), or ``None`` when none shares any."""
+def key_sentences(question: str, hits: Sequence[Hit], count: int = 1) -> list[tuple[int, str]]:
+    """Up to ``count`` ``(n, sentence)`` pairs: the sentences of the passages sharing the most
+    content words with ``question``, best first (the earlier passage and sentence win a tie);
+    sentences sharing none are left out."""
     from rag.analyzer import get_analyzer, sentence_spans
 
     analyzer = get_analyzer()
     asked = set(analyzer.tokens(question))
-    best: tuple[int, int, str] = (0, 0, "")
+    scored: list[tuple[int, int, str]] = []
     for n, hit in enumerate(hits, 1):
         for start, end in sentence_spans(hit.text):
             sentence = " ".join(hit.text[start:end].split())
             shared = len(asked & set(analyzer.tokens(sentence)))
-            if shared > best[0]:
-                best = (shared, n, sentence)
-    return (best[1], best[2]) if best[0] else None
+            if shared:
+                scored.append((shared, n, sentence))
+    scored.sort(key=lambda s: -s[0])  # stable: ties keep passage and sentence order
+    return [(n, sentence) for _, n, sentence in scored[:count]]
+
+
+def _closest_block(keys: list[tuple[int, str]]) -> str:
+    if not keys:
+        return ""
+    if len(keys) == 1:
+        return f"Most relevant sentence: [{keys[0][0]}] {keys[0][1]}\n\n"
+    lines = "\n".join(f"[{n}] {sentence}" for n, sentence in keys)
+    return f"Most relevant sentences:\n{lines}\n\n"
 
 
 def build_messages(
@@ -196,15 +207,17 @@ def build_messages(
     hits: Sequence[Hit],
     language: str,
     previous_question: str | None = None,
+    key_count: int = 1,
 ) -> list[dict[str, str]]:
-    """Chat messages: fixed system prompt, then the passages, the passage sentence closest to
-    the question, the question and the answer language.
+    """Chat messages: fixed system prompt, then the passages, the ``key_count`` passage
+    sentences closest to the question, the question and the answer language.
 
-    The closest sentence is read after all passages, so the model sees the likely answer
+    The closest sentences are read after all passages, so the model sees the likely answer
     right before the question (and, with stored passage states, reads it in context)."""
     passages = "\n\n".join(format_passage(n, h) for n, h in enumerate(hits, 1))
-    key = key_sentence(f"{previous_question or ''} {question}", hits)
-    closest = f"Most relevant sentence: [{key[0]}] {key[1]}\n\n" if key else ""
+    closest = _closest_block(
+        key_sentences(f"{previous_question or ''} {question}", hits, key_count)
+    )
     earlier = f"Previous question: {previous_question}\n" if previous_question else ""
     user = (
         f"Passages:\n{passages}\n\n{closest}{earlier}Question: {question}\n"

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     k: int = Field(3, ge=1, le=50, description="Passages given to the model.")
     fusion: Literal["rrf", "weighted"] = Field("rrf", description="How dense and BM25 fuse.")
     candidates: int = Field(30, ge=1, description="Hits taken from each retriever before fusion.")
+    key_sentences: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="Passage sentences closest to the question repeated after the passages.",
+    )
     sentence_pool: int = Field(
         10,
         ge=0,

@@ -18,7 +18,7 @@ from rag.prompt import (
     detect_language,
     fit_passages,
     is_follow_up,
-    key_sentence,
+    key_sentences,
     rewrite_follow_up,
 )
 from rag.retrieve import Hit
@@ -142,15 +142,22 @@ def test_a_cut_last_word_is_not_judged_while_streaming() -> None:
     assert not restates_question("Dari negara Rusia ", question, partial=True)
 
 
-def test_key_sentence_is_the_passage_sentence_closest_to_the_question() -> None:
+def test_key_sentences_are_the_passage_sentences_closest_to_the_question() -> None:
     question = "Sejak tahun berapa Indonesia menjadi negara observer?"
-    assert key_sentence(question, hits()) == (
-        1,
-        "Indonesia menjadi negara observer sejak tahun 2015.",
-    )
-    assert key_sentence("Di hotel mana simposium berlangsung?", hits()) == (2, TEXT_B)
-    assert key_sentence("Zebra?", hits()) is None
+    observer = (1, "Indonesia menjadi negara observer sejak tahun 2015.")
+    assert key_sentences(question, hits()) == [observer]
+    assert key_sentences("Di hotel mana simposium berlangsung?", hits()) == [(2, TEXT_B)]
+    assert key_sentences("Zebra?", hits(), 3) == []
+    # best first; equal scores keep passage order; sentences sharing nothing are left out
+    ranked = key_sentences(question + " Simposium?", hits(), 5)
+    assert ranked == [observer, (1, TEXT_A.split(". ")[0] + "."), (2, TEXT_B)]
+    assert key_sentences(question + " Simposium?", hits(), 2) == ranked[:2]
+    assert key_sentences("Hotel apa?", hits(), 5) == [(2, TEXT_B)]
     user = build_messages(question, hits(), "id")[1]["content"]
     closest = "Most relevant sentence: [1] Indonesia menjadi negara observer sejak tahun 2015."
     assert user.index("[2] (Simposium)") < user.index(closest) < user.index("Question:")
+    user = build_messages(question + " Simposium?", hits(), "id", key_count=2)[1]["content"]
+    assert f"Most relevant sentences:\n[1] {observer[1]}\n[1] Aliansi Pasifik" in user
+    assert user.index("[2] (Simposium)") < user.index("Most relevant") < user.index("Question:")
     assert "Most relevant" not in build_messages("Zebra?", hits(), "en")[1]["content"]
+    assert "Most relevant" not in build_messages(question, hits(), "en", key_count=0)[1]["content"]
