@@ -40,7 +40,7 @@ class Retriever:
         query: str,
         k: int = 5,
         candidates: int = 30,
-        fusion: str = "rrf",
+        fusion: str = "weighted",
         mode: str = "hybrid",
         pool: int = 10,
     ) -> list[Hit]:

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
 
     # retrieval
     k: int = Field(3, ge=1, le=50, description="Passages given to the model.")
-    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How dense and BM25 fuse.")
+    fusion: Literal["rrf", "weighted"] = Field(
+        "weighted", description="How dense and BM25 fuse: min-max normalised scores, or ranks."
+    )
     candidates: int = Field(30, ge=1, description="Hits taken from each retriever before fusion.")
     key_sentences: int = Field(
         1,
