@@ -937,6 +937,13 @@ def get_cached_llm(llm: LLM, settings: Settings) -> CachedPrefillLLM:
         return wrapped
 
 
+def uses_states(llm: LLM, settings: Settings) -> bool:
+    """Whether :func:`answer_stream` may answer from stored passage states here."""
+    from rag.llm import LlamaCppLLM
+
+    return getattr(settings, "answer_mode", "full") != "full" and isinstance(llm, LlamaCppLLM)
+
+
 def answer_stream(
     llm: LLM,
     settings: Settings,

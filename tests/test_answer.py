@@ -208,3 +208,39 @@ def test_an_answer_that_reuses_question_words_is_not_asked_again(
     )
     assert len(llm.prompts) == 1
     assert "".join(e for e in events if isinstance(e, str)).startswith("Indonesia menjadi")
+
+
+@pytest.mark.parametrize("full_reply", ["Sejak tahun 2015 [1].", NOT_FOUND])
+def test_a_refusal_from_stored_states_is_checked_by_a_full_reading(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch, full_reply: str
+) -> None:
+    import rag.kvcache
+
+    modes: list[str | None] = []
+
+    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
+        modes.append(mode)
+        yield from [NOT_FOUND] if mode is None else [w + " " for w in full_reply.split(" ")]
+
+    use_llm(monkeypatch, lambda m: "unused")
+    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
+    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings: True)
+    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
+    events = list(ask_stream(question, index_dir=seeds_index, answer_mode="auto"))
+    assert modes == [None, "full"]
+    answer = events[-1]
+    assert answer.refused is (full_reply == NOT_FOUND)
+    shown = "".join(e for e in events if isinstance(e, str))
+    assert NOT_FOUND not in shown
+    if not answer.refused:
+        assert "2015" in answer.text
+
+
+def test_no_second_reading_without_stored_states(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = use_llm(monkeypatch, lambda m: NOT_FOUND)
+    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
+    # the fake LLM is no llama.cpp model, so "auto" cannot use states: one reading only
+    answer = ask(question, index_dir=seeds_index, answer_mode="auto")
+    assert answer.refused and len(llm.prompts) == 1
