@@ -70,7 +70,13 @@ def ask_stream(
     ``history`` holds earlier turns as ``{"role", "content"}`` dicts; a follow-up question is
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
-    from rag.citations import check_citations, grounded, restates_question, snap_names
+    from rag.citations import (
+        CheckedAnswer,
+        check_citations,
+        grounded,
+        restates_question,
+        snap_names,
+    )
     from rag.kvcache import answer_stream, uses_states
     from rag.llm import get_llm
     from rag.prompt import (
@@ -119,9 +125,10 @@ def ask_stream(
     tokens = 0
 
     def generate(
-        attempt: list[dict[str, str]], mode: str | None, hold_copies: bool
+        attempt: list[dict[str, str]], mode: str | None, hold_copies: bool, quiet: bool = False
     ) -> Generator[str, None, tuple[str, int]]:
-        """Stream one model answer to ``attempt``; returns (raw text, characters shown)."""
+        """Stream one model answer to ``attempt`` (``quiet``: show nothing of it); returns
+        (raw text, characters shown)."""
         nonlocal tokens
         raw, shown = "", 0
         stream = answer_stream(llm, settings, attempt, hits, mode=mode)
@@ -136,7 +143,7 @@ def ask_stream(
                 # question (asked again below).
                 if NOT_FOUND in raw or (head and NOT_FOUND.startswith(head)):
                     continue
-                if hold_copies and restates_question(raw, question, partial=True):
+                if quiet or (hold_copies and restates_question(raw, question, partial=True)):
                     continue
                 if len(raw) > shown:
                     yield raw[shown:]
@@ -145,18 +152,26 @@ def ask_stream(
             stream.close()
         return raw, shown
 
+    def judged(raw: str) -> tuple[CheckedAnswer, bool]:
+        """The checked citations of ``raw`` (names snapped to the passages) and whether it
+        is a refusal: the sentinel, no supported sentence, or names found in no passage."""
+        raw = snap_names(raw, hits)
+        checked = check_citations(raw, hits)
+        return checked, (
+            NOT_FOUND in raw or not checked.supported or not grounded(raw, hits, question)
+        )
+
     raw, shown = yield from generate(messages, None, True)
     if shown == 0 and restates_question(raw, question):
         raw, shown = yield from generate(with_retry_hint(messages), None, False)
-    if shown == 0 and NOT_FOUND in raw and uses_states(llm, settings):
+    if uses_states(llm, settings) and judged(raw)[1]:
         # A stored passage state never saw the passages before it: before refusing, read
-        # the passages in full once (recovers 1 of the 4 false refusals on FacQA).
-        raw, shown = yield from generate(messages, "full", False)
+        # them in full once. Text already shown is replaced by the final answer, not added to.
+        raw, _ = yield from generate(messages, "full", False, quiet=shown > 0)
     answer.tokens = tokens
     answer.model_text = raw
-    raw = snap_names(raw, hits)
-    checked = check_citations(raw, hits)
-    if NOT_FOUND in raw or not checked.supported or not grounded(raw, hits, question):
+    checked, is_refusal = judged(raw)
+    if is_refusal:
         answer.text, answer.refused = refusal(language), True
         answer.sources = hits
     else:

@@ -210,9 +210,13 @@ def test_an_answer_that_reuses_question_words_is_not_asked_again(
     assert "".join(e for e in events if isinstance(e, str)).startswith("Indonesia menjadi")
 
 
+STATES_ANSWERS = [NOT_FOUND, "Tentu, saya akan menjawab pertanyaan Anda:\n\nTentu, saya akan"]
+
+
+@pytest.mark.parametrize("states_reply", STATES_ANSWERS)
 @pytest.mark.parametrize("full_reply", ["Sejak tahun 2015 [1].", NOT_FOUND])
 def test_a_refusal_from_stored_states_is_checked_by_a_full_reading(
-    seeds_index: Path, monkeypatch: pytest.MonkeyPatch, full_reply: str
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch, states_reply: str, full_reply: str
 ) -> None:
     import rag.kvcache
 
@@ -220,7 +224,8 @@ def test_a_refusal_from_stored_states_is_checked_by_a_full_reading(
 
     def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
         modes.append(mode)
-        yield from [NOT_FOUND] if mode is None else [w + " " for w in full_reply.split(" ")]
+        reply = states_reply if mode is None else full_reply
+        yield from [w + " " for w in reply.split(" ")]
 
     use_llm(monkeypatch, lambda m: "unused")
     monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
@@ -232,8 +237,31 @@ def test_a_refusal_from_stored_states_is_checked_by_a_full_reading(
     assert answer.refused is (full_reply == NOT_FOUND)
     shown = "".join(e for e in events if isinstance(e, str))
     assert NOT_FOUND not in shown
+    if states_reply == NOT_FOUND:  # nothing was shown yet: the full reading streams
+        assert shown.strip() == ("" if answer.refused else full_reply)
+    else:  # the states' text was shown: the full reading is not appended to it
+        assert shown.startswith("Tentu") and "2015" not in shown
     if not answer.refused:
         assert "2015" in answer.text
+
+
+def test_a_supported_answer_from_stored_states_is_not_read_again(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.kvcache
+
+    modes: list[str | None] = []
+
+    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
+        modes.append(mode)
+        yield from ["Sejak ", "tahun ", "2015 ", "[1]."]
+
+    use_llm(monkeypatch, lambda m: "unused")
+    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
+    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings: True)
+    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
+    answer = ask(question, index_dir=seeds_index, answer_mode="auto")
+    assert modes == [None] and not answer.refused
 
 
 def test_no_second_reading_without_stored_states(
