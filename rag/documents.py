@@ -27,6 +27,11 @@ TITLE_MAX_CHARS = 80
 _WHITESPACE = re.compile(r"\s+")
 
 
+def text_hash(text: str) -> str:
+    """sha256 hex digest of ``text`` without its whitespace (see ``Document.content_hash``)."""
+    return hashlib.sha256(_WHITESPACE.sub("", text).encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class Document:
     """One article: ``text`` is the cleaned text every chunk offset points into."""
@@ -44,7 +49,7 @@ class Document:
         to re-embed, and which documents are stored once. Copies of one article that differ
         only in spacing ("Rp 6, 5 miliar" from a tokenised corpus beside "Rp 6,5 miliar")
         share it; a change of spacing alone does not re-embed a document."""
-        return hashlib.sha256(_WHITESPACE.sub("", self.text).encode("utf-8")).hexdigest()
+        return text_hash(self.text)
 
 
 # ---------------------------------------------------------------------------------------------

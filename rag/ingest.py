@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +60,42 @@ def _load_existing(settings: Settings, rebuild: bool):  # -> Index | None
         if rebuild or not (old / MANIFEST).exists():
             return None
     try:
-        return Index.load(settings.index_dir, settings.embed_model)
+        index = Index.load(settings.index_dir, settings.embed_model)
     except IndexStateError as exc:
         raise IndexStateError(f"{exc} (or pass --rebuild to start over)") from exc
+    _rehash(index)
+    return index
+
+
+def _by_content(docs: list) -> dict[str, list]:
+    """Documents grouped by content hash, each group sorted by id."""
+    groups: dict[str, list] = {}
+    for doc in sorted(docs, key=lambda d: d.id):
+        groups.setdefault(doc.content_hash, []).append(doc)
+    return groups
+
+
+def _rehash(index) -> None:  # noqa: ANN001 - rag.index.Index, imported lazily
+    """Key the content of an index written when content hashes still counted whitespace by
+    today's hash, so that its vectors are kept rather than embedded again. Texts that are now
+    equal are merged: the chunks of the first document by id are kept, the others' dropped."""
+    from rag.documents import text_hash
+
+    data = index.data
+    new = {h: text_hash(t) for h, t in data.texts.items()}
+    if all(h == n for h, n in new.items()):
+        return
+    winner: dict[str, str] = {}  # as a new index would: the text of the first id
+    for doc in sorted(data.docs.values(), key=lambda d: d.id):
+        winner.setdefault(new[doc.hash], doc.hash)
+    for h in sorted(data.texts):
+        winner.setdefault(new[h], h)
+    data.texts = {n: data.texts[h] for n, h in winner.items()}
+    for doc in data.docs.values():
+        doc.hash = new.get(doc.hash, doc.hash)
+    for row in data.rows:
+        # rows of a merged copy get a key no document wants, so they are not kept
+        row.hash = new[row.hash] if winner[new[row.hash]] == row.hash else ""
 
 
 def ingest(
@@ -96,6 +129,13 @@ def ingest(
         seen = set()
         from rag.index import DocInfo
 
+        # Stored text that no document given has any more (only its spacing changed, as when
+        # the cleaning rejoins split decimals) is replaced, and its chunks are made anew.
+        respaced: set[str] = set()
+        for h, group in _by_content(docs).items():
+            if h in texts and texts[h] not in {d.text for d in group}:
+                respaced.add(h)
+                texts[h] = group[0].text
         for doc in docs:
             if doc.id in seen:
                 raise InputError(f"document id {doc.id!r} appears twice in the input; rename one")
@@ -103,7 +143,7 @@ def ingest(
             old = current.get(doc.id)
             if old is None:
                 summary.added += 1
-            elif old.hash != doc.content_hash:
+            elif old.hash != doc.content_hash or doc.content_hash in respaced:
                 summary.updated += 1
             else:
                 summary.unchanged += 1
@@ -130,7 +170,7 @@ def ingest(
             summary.chunks = len(previous)
             summary.seconds = time.perf_counter() - started
             return summary
-        _commit(current, texts, previous, settings, summary, progress)
+        _commit(current, texts, previous, settings, summary, progress, respaced)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -190,8 +230,10 @@ def _commit(
     settings: Settings,
     summary: IngestSummary,
     progress: Progress | None,
+    respaced: Set[str] = frozenset(),
 ) -> None:
-    """Chunk and embed the content that is new, keep the rest, and write the index."""
+    """Chunk and embed the content that is new (or ``respaced``), keep the rest, and write
+    the index."""
     import numpy as np
 
     from rag.analyzer import get_analyzer
@@ -210,7 +252,7 @@ def _commit(
     have: set[str] = set()
     if same_chunking:
         for n, row in enumerate(previous.data.rows):
-            if row.hash in wanted:
+            if row.hash in wanted and row.hash not in respaced:
                 keep_rows.append(n)
                 have.add(row.hash)
     analyzer = get_analyzer()

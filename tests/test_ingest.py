@@ -199,6 +199,66 @@ def test_copies_differing_only_in_spacing_are_stored_once(
     assert "Rp 6,5 miliar" in index.document_text("a")
 
 
+def test_an_index_hashed_with_whitespace_is_rekeyed_without_embedding_again(
+    tmp_path: Path,
+    settings: Settings,
+    fake_embedder: FakeEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hashlib
+
+    import rag.documents
+
+    text = article(6)
+    records = [
+        {"id": "a", "text": text},
+        {"id": "b", "text": text.replace(". ", " . ")},  # a tokenised copy
+        {"id": "c", "text": article(9)},
+    ]
+    path = write_jsonl(tmp_path / "recs.jsonl", records)
+    with monkeypatch.context() as m:  # the content hash of earlier versions
+        m.setattr(rag.documents, "text_hash", lambda t: hashlib.sha256(t.encode()).hexdigest())
+        ingest([path], settings)
+    old = _load(settings)
+    assert old.data.docs["a"].hash != old.data.docs["b"].hash
+    embedded = fake_embedder.texts
+
+    summary = ingest([path], settings)
+    assert (summary.unchanged, summary.updated, summary.new_chunks) == (3, 0, 0)
+    assert fake_embedder.texts == embedded
+    remove(["c"], settings)  # a write: the copies are merged, nothing is embedded
+    index = _load(settings)
+    assert fake_embedder.texts == embedded
+    assert index.same_content("a") == ["a", "b"]
+    assert len(index) == index.data.docs["a"].chunks == old.data.docs["a"].chunks
+    assert index.data.docs["a"].hash == rag.documents.Document("a", text, "").content_hash
+
+
+def test_a_change_of_spacing_alone_replaces_the_stored_text(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    text = article(4).replace("penanda0004", "penanda0004 senilai Rp 6, 5 miliar", 1)
+    path = write_jsonl(tmp_path / "recs.jsonl", [{"id": "a", "text": text}])
+    ingest([path], settings)
+    before = fake_embedder.texts
+    assert "Rp 6,5 miliar" in _load(settings).document_text("a")  # the cleaning rejoins it
+
+    spaced = text.replace("Rp 6, 5", "Rp  6,5").replace(". ", ".  ")
+    write_jsonl(path, [{"id": "a", "text": spaced}])
+    assert ingest([path], settings).unchanged == 1  # the cleaned text is the same
+
+    respaced = text.replace("Rp 6, 5 miliar", "Rp 6,5\n\nmiliar")  # now a paragraph break
+    write_jsonl(path, [{"id": "a", "text": respaced}])
+    summary = ingest([path], settings)
+    index = _load(settings)
+    assert summary.updated == 1 and summary.new_chunks == len(index) >= 1
+    assert "Rp 6,5\n\nmiliar" in index.document_text("a")
+    rows = index.data.rows
+    assert all(index.document_text("a")[r.start : r.end] == r.text for r in rows)
+    assert fake_embedder.texts == before + len(index)
+    assert ingest([path], settings).unchanged == 1
+
+
 def test_duplicates_in_one_jsonl_are_embedded_once(
     tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
