@@ -101,15 +101,13 @@ def prepare(q: dict[str, Any], settings: Settings, count_tokens: Any) -> Case:
     """Retrieval and prompt exactly as ``rag.answer.ask_stream`` does them."""
     from rag.answer import select_passages
     from rag.prompt import build_messages, detect_language
+    from rag.retrieve import get_retriever
 
     question = q["question"].strip()
     language = detect_language(question)
-    from rag.retrieve import get_retriever
-
     hits = select_passages(question, settings, count_tokens)
-    index = get_retriever(settings).index
     messages = build_messages(question, hits, language, key_count=settings.key_sentences)
-    return Case(q, hits, language, messages, index)
+    return Case(q, hits, language, messages, get_retriever(settings).index)
 
 
 def judge(case: Case, res: Result, hits: list[Any]) -> None:

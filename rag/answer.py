@@ -164,13 +164,14 @@ def ask_stream(
     raw, shown = yield from generate(messages, None, True)
     if shown == 0 and restates_question(raw, question):
         raw, shown = yield from generate(with_retry_hint(messages), None, False)
-    if uses_states(llm, settings) and judged(raw)[1]:
+    checked, is_refusal = judged(raw)
+    if is_refusal and uses_states(llm, settings):
         # A stored passage state never saw the passages before it: before refusing, read
         # them in full once. Text already shown is replaced by the final answer, not added to.
         raw, _ = yield from generate(messages, "full", False, quiet=shown > 0)
+        checked, is_refusal = judged(raw)
     answer.tokens = tokens
     answer.model_text = raw
-    checked, is_refusal = judged(raw)
     if is_refusal:
         answer.text, answer.refused = refusal(language), True
         answer.sources = hits

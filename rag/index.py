@@ -154,10 +154,8 @@ class Index:
         self.data = data
         self.faiss = faiss_index
         self.bm25 = bm25
-        self._by_hash: dict[str, DocInfo] = {}
-        self._ids_by_hash: dict[str, list[str]] = {}
+        self._ids_by_hash: dict[str, list[str]] = {}  # each list sorted by id
         for doc in sorted(data.docs.values(), key=lambda d: d.id):
-            self._by_hash.setdefault(doc.hash, doc)
             self._ids_by_hash.setdefault(doc.hash, []).append(doc.id)
 
     @property
@@ -181,7 +179,7 @@ class Index:
 
     def doc_for_row(self, row: int) -> DocInfo:
         """The (first by id) document holding chunk ``row``."""
-        return self._by_hash[self.data.rows[row].hash]
+        return self.data.docs[self._ids_by_hash[self.data.rows[row].hash][0]]
 
     def same_content(self, doc_id: str) -> list[str]:
         """The ids of every document stored as the same text as ``doc_id`` (itself included):

@@ -92,7 +92,7 @@ def _rehash(index) -> None:  # noqa: ANN001 - rag.index.Index, imported lazily
         winner.setdefault(new[h], h)
     data.texts = {n: data.texts[h] for n, h in winner.items()}
     for doc in data.docs.values():
-        doc.hash = new.get(doc.hash, doc.hash)
+        doc.hash = new[doc.hash]
     for row in data.rows:
         # rows of a merged copy get a key no document wants, so they are not kept
         row.hash = new[row.hash] if winner[new[row.hash]] == row.hash else ""
