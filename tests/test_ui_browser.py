@@ -230,6 +230,8 @@ def test_upload_then_ask_in_english(page: Page, tmp_path: Path) -> None:
     pg = page.page
     pg.get_by_text("English", exact=True).click()
     pg.locator("#rag-send").get_by_text("Ask", exact=True).wait_for()
+    # the tab labels are re-rendered after the button's: wait for them before counting
+    pg.locator("button[role=tab]").filter(has_text="Articles").first.wait_for()
     assert pg.locator("button[role=tab]").filter(has_text="Articles").count() == 1
 
     article = tmp_path / "layang.md"
