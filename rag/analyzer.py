@@ -197,6 +197,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
+def sentence_overlaps(words: set[str], text: str) -> list[tuple[int, int, int]]:
+    """``(shared, start, end)`` for each sentence of ``text``: how many of ``words`` (analyzer
+    tokens) the sentence holds, and where it is."""
+    analyzer = get_analyzer()
+    return [(len(words & set(analyzer.tokens(text[s:e]))), s, e) for s, e in sentence_spans(text)]
+
+
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
     """Indonesian (Sastrawi's list plus question words) and English stop-words."""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.analyzer import get_analyzer, sentence_spans
+from rag.analyzer import get_analyzer, sentence_overlaps
 from rag.retrieve import Hit
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
@@ -55,8 +55,7 @@ def _tokens(text: str) -> set[str]:
 def _best_quote(claim: set[str], hit: Hit) -> tuple[int, int]:
     """Offsets, in the hit's document, of the hit's sentence sharing most words with ``claim``."""
     best, best_score = (0, len(hit.text)), -1
-    for s, e in sentence_spans(hit.text):
-        score = len(claim & _tokens(hit.text[s:e]))
+    for score, s, e in sentence_overlaps(claim, hit.text):
         if score > best_score:
             best, best_score = (s, e), score
     return hit.start + best[0], hit.start + best[1]

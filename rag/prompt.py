@@ -178,17 +178,14 @@ def key_sentences(question: str, hits: Sequence[Hit], count: int = 1) -> list[tu
     """Up to ``count`` ``(n, sentence)`` pairs: the sentences of the passages sharing the most
     content words with ``question``, best first (the earlier passage and sentence win a tie);
     sentences sharing none are left out."""
-    from rag.analyzer import get_analyzer, sentence_spans
+    from rag.analyzer import get_analyzer, sentence_overlaps
 
-    analyzer = get_analyzer()
-    asked = set(analyzer.tokens(question))
+    asked = set(get_analyzer().tokens(question))
     scored: list[tuple[int, int, str]] = []
     for n, hit in enumerate(hits, 1):
-        for start, end in sentence_spans(hit.text):
-            sentence = " ".join(hit.text[start:end].split())
-            shared = len(asked & set(analyzer.tokens(sentence)))
+        for shared, start, end in sentence_overlaps(asked, hit.text):
             if shared:
-                scored.append((shared, n, sentence))
+                scored.append((shared, n, " ".join(hit.text[start:end].split())))
     scored.sort(key=lambda s: -s[0])  # stable: ties keep passage and sentence order
     return [(n, sentence) for _, n, sentence in scored[:count]]
 
