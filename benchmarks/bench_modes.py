@@ -111,24 +111,17 @@ def prepare(q: dict[str, Any], settings: Settings, count_tokens: Any) -> Case:
 
 
 def judge(case: Case, res: Result, hits: list[Any]) -> None:
-    """Refusal, correctness and citations, with ``rag.answer``'s rules."""
-    from rag.citations import check_citations, grounded
-    from rag.prompt import NOT_FOUND
+    """Refusal, correctness and citations, with ``rag.answer``'s rules (``citations.judge``)."""
+    from rag.citations import judge as judge_reply
 
     if res.skipped_model:
         res.refused = True
-    else:
-        checked = check_citations(res.raw, hits)
-        if (
-            NOT_FOUND in res.raw
-            or not checked.supported
-            or not grounded(res.raw, hits, case.q["question"])
-        ):
-            res.refused = True
-        else:
-            res.cited = len(checked.citations)
-            res.cited_ok = sum(from_source(case.index, c.doc_id, case.q) for c in checked.citations)
-            res.correct = case.q["match"] != "refuse" and answer_correct(case.q, checked.text)
+        return
+    checked, res.refused = judge_reply(res.raw, hits, case.q["question"])
+    if not res.refused:
+        res.cited = len(checked.citations)
+        res.cited_ok = sum(from_source(case.index, c.doc_id, case.q) for c in checked.citations)
+        res.correct = case.q["match"] != "refuse" and answer_correct(case.q, checked.text)
 
 
 def timed(stream: Any, started: float) -> Result:

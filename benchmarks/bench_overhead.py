@@ -48,7 +48,7 @@ def run_pipeline(question: str, overrides: dict[str, Any]) -> tuple[Answer, list
 def passages(question: str, settings: Any) -> list[Any]:
     """The passages ``ask_stream`` gives the model, or none when it refuses without them."""
     hits = select_passages(question, settings, get_llm(settings).count_tokens)
-    return hits if relevant_enough(hits, settings) else []
+    return hits if relevant_enough(question, hits, settings) else []
 
 
 def run_raw(llama: Any, messages: list[dict[str, str]], max_tokens: int, temperature: float):

@@ -186,24 +186,6 @@ _INDONESIAN_EXTRA = frozenset(
 )
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of a passage, whitespace trimmed."""
-    spans = []
-    pos = 0
-    for m in re.finditer(r"(?<=[.!?\u201d\"])\s+|\n+", text):
-        spans.append((pos, m.start()))
-        pos = m.end()
-    spans.append((pos, len(text)))
-    return [(s, e) for s, e in spans if text[s:e].strip()]
-
-
-def sentence_overlaps(words: set[str], text: str) -> list[tuple[int, int, int]]:
-    """``(shared, start, end)`` for each sentence of ``text``: how many of ``words`` (analyzer
-    tokens) the sentence holds, and where it is."""
-    analyzer = get_analyzer()
-    return [(len(words & set(analyzer.tokens(text[s:e]))), s, e) for s, e in sentence_spans(text)]
-
-
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
     """Indonesian (Sastrawi's list plus question words) and English stop-words."""

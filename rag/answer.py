@@ -54,11 +54,34 @@ def select_passages(
     return fit_passages(search(query, settings), settings.context_tokens, count_tokens)
 
 
-def relevant_enough(hits: Sequence[Hit], settings: Settings) -> bool:
-    """Whether the best passage's dense similarity reaches ``settings.refuse_below``; below
-    it ``ask_stream`` refuses without asking the model."""
-    best = max((h.dense_score or 0.0 for h in hits), default=0.0)
-    return bool(hits) and best >= settings.refuse_below
+def evidence_signals(question: str, hits: Sequence[Hit], settings: Settings) -> dict[str, float]:
+    """What the passages given hold of ``question``, before any model reads them: ``dense``,
+    the best passage's cosine similarity; ``coverage``, the share of the question's terms
+    (IDF-weighted, frame words such as "nama" out) that the best single sentence (with its
+    passage's title) holds. Words cannot be compared across languages, so a question in
+    another language than its passages gets coverage 1 (not judged)."""
+    from rag.evidence import asked_terms, best_sentence
+    from rag.prompt import detect_language
+    from rag.retrieve import get_retriever
+
+    dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
+    terms = asked_terms(question)
+    passages = " ".join(h.text for h in hits)
+    if not terms or not hits or detect_language(question) != detect_language(passages):
+        return {"dense": dense, "coverage": 1.0 if hits else 0.0}
+    weights = get_retriever(settings).term_weights(terms)
+    best = best_sentence(terms, [h.text for h in hits], weights, [h.title for h in hits])
+    return {"dense": dense, "coverage": best.coverage if best else 0.0}
+
+
+def relevant_enough(question: str, hits: Sequence[Hit], settings: Settings) -> bool:
+    """Whether the passages may hold the answer: the best passage's dense similarity reaches
+    ``settings.refuse_below`` and the best sentence covers ``settings.min_coverage`` of the
+    question. Otherwise ``ask_stream`` refuses without asking the model."""
+    if not hits:
+        return False
+    signal = evidence_signals(question, hits, settings)
+    return signal["dense"] >= settings.refuse_below and signal["coverage"] >= settings.min_coverage
 
 
 def ask_stream(
@@ -70,13 +93,8 @@ def ask_stream(
     ``history`` holds earlier turns as ``{"role", "content"}`` dicts; a follow-up question is
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
-    from rag.citations import (
-        CheckedAnswer,
-        check_citations,
-        grounded,
-        restates_question,
-        snap_names,
-    )
+    from rag.analyzer import get_analyzer
+    from rag.citations import judge, restates_question
     from rag.kvcache import answer_stream, uses_states
     from rag.llm import get_llm
     from rag.prompt import (
@@ -99,7 +117,7 @@ def ask_stream(
     search_query = rewrite_follow_up(question, history)
     previous = last_user_question(history) if search_query != question else None
 
-    get_retriever(settings)  # a missing index fails before the model loads
+    retriever = get_retriever(settings)  # a missing index fails before the model loads
     llm = get_llm(settings)
     q_tokens = llm.count_tokens(question)
     if q_tokens > settings.n_ctx // 4:
@@ -111,7 +129,7 @@ def ask_stream(
     retrieve_s = time.perf_counter() - started
     answer = Answer(question=question, text="", search_query=search_query, retrieve_s=retrieve_s)
 
-    if not relevant_enough(hits, settings):
+    if not relevant_enough(search_query, hits, settings):
         yield Sources([])
         answer.text, answer.refused = refusal(language), True
         answer.total_s = time.perf_counter() - started
@@ -121,7 +139,8 @@ def ask_stream(
 
     answer.sources = hits
     yield Sources(list(hits))
-    messages = build_messages(question, hits, language, previous, settings.key_sentences)
+    weights = retriever.term_weights(get_analyzer().tokens(f"{previous or ''} {question}"))
+    messages = build_messages(question, hits, language, previous, settings.key_sentences, weights)
     tokens = 0
 
     def generate(
@@ -152,24 +171,15 @@ def ask_stream(
             stream.close()
         return raw, shown
 
-    def judged(raw: str) -> tuple[CheckedAnswer, bool]:
-        """The checked citations of ``raw`` (names snapped to the passages) and whether it
-        is a refusal: the sentinel, no supported sentence, or names found in no passage."""
-        raw = snap_names(raw, hits)
-        checked = check_citations(raw, hits)
-        return checked, (
-            NOT_FOUND in raw or not checked.supported or not grounded(raw, hits, question)
-        )
-
     raw, shown = yield from generate(messages, None, True)
     if shown == 0 and restates_question(raw, question):
         raw, shown = yield from generate(with_retry_hint(messages), None, False)
-    checked, is_refusal = judged(raw)
+    checked, is_refusal = judge(raw, hits, search_query)
     if is_refusal and uses_states(llm, settings):
         # A stored passage state never saw the passages before it: before refusing, read
         # them in full once. Text already shown is replaced by the final answer, not added to.
         raw, _ = yield from generate(messages, "full", False, quiet=shown > 0)
-        checked, is_refusal = judged(raw)
+        checked, is_refusal = judge(raw, hits, search_query)
     answer.tokens = tokens
     answer.model_text = raw
     if is_refusal:

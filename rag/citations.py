@@ -1,8 +1,10 @@
 """Citations are checked, not trusted.
 
 - a [n] that points to no passage is dropped;
-- a cited passage that shares no content word with the sentence citing it is dropped;
-- a sentence left without a citation gets the passage that best supports it, if any does;
+- a sentence stays only if a passage supports what it asserts (``rag.support``): its
+  numbers, names and content words; a cited passage that does not is dropped, a sentence that
+  cites none that does gets the passage that supports it best, a sentence that no passage
+  supports, or that asserts nothing, is dropped;
 - each citation quotes the sentence of its passage that best supports the claim, with its
   character offsets in the cleaned document.
 """
@@ -13,14 +15,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.analyzer import get_analyzer, sentence_overlaps
+from rag.analyzer import get_analyzer
+from rag.evidence import best_sentence
 from rag.retrieve import Hit
+from rag.support import Claim, claim_of, shared, supports
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _MARK = re.compile(r"\s*\[(\d+)\]")
-_SALIENT = re.compile(r"\b(?:\d[\d.,/-]*\d|\d|[A-Z][\w-]*[A-Za-z])\b")
 
 
 @dataclass
@@ -53,12 +56,10 @@ def _tokens(text: str) -> set[str]:
 
 
 def _best_quote(claim: set[str], hit: Hit) -> tuple[int, int]:
-    """Offsets, in the hit's document, of the hit's sentence sharing most words with ``claim``."""
-    best, best_score = (0, len(hit.text)), -1
-    for score, s, e in sentence_overlaps(claim, hit.text):
-        if score > best_score:
-            best, best_score = (s, e), score
-    return hit.start + best[0], hit.start + best[1]
+    """Offsets, in the hit's document, of the hit's sentence that best matches ``claim``."""
+    best = best_sentence(claim, [hit.text])
+    span = (best.start, best.end) if best else (0, len(hit.text))
+    return hit.start + span[0], hit.start + span[1]
 
 
 def split_sentences(text: str) -> list[str]:
@@ -68,37 +69,55 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def check_citations(answer: str, hits: Sequence[Hit]) -> CheckedAnswer:
-    """Verify the [n] markers of ``answer`` against ``hits`` ([1] is hits[0])."""
-    passage_tokens = [_tokens(h.text + " " + h.title) for h in hits]
+def _support_of(claim: Claim, cited: list[int], evidence: list[str], same: list[bool]) -> list[int]:
+    """The passages (1-based) that support ``claim``: those of ``cited`` that do, alone or
+    together; else the one passage of all that supports it best; else none."""
+    keep = [n for n in cited if supports(claim, evidence[n - 1], same[n - 1])]
+    if not keep and len(cited) > 1:
+        joined = " ".join(evidence[n - 1] for n in cited)
+        if supports(claim, joined, all(same[n - 1] for n in cited)):
+            keep = [n for n in cited if shared(claim, evidence[n - 1])]
+    if keep:
+        return keep
+    backing = [
+        n for n in range(1, len(evidence) + 1) if supports(claim, evidence[n - 1], same[n - 1])
+    ]
+    return [max(backing, key=lambda n: (shared(claim, evidence[n - 1]), -n))] if backing else []
+
+
+def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> CheckedAnswer:
+    """Verify ``answer`` sentence by sentence against ``hits`` ([1] is hits[0]): a sentence
+    stays only if a passage supports what it adds to ``question`` (``rag.support``), and
+    cites exactly the passages that do."""
+    from rag.prompt import detect_language
+
+    evidence = [f"{h.title} {h.text}" for h in hits]
+    # the prompt asks for the answer in the question's language
+    language = detect_language(question or _MARK.sub(" ", answer))
+    same = [detect_language(e) == language for e in evidence]
     out_sentences: list[str] = []
     citations: list[Citation] = []
     seen: set[tuple[int, int, int]] = set()
-    supported = False
     for sentence in split_sentences(answer):
-        cited = [int(n) for n in _MARK.findall(sentence)]
-        claim = _MARK.sub("", sentence).strip()
-        claim_tokens = _tokens(claim)
-        keep = []
-        for n in dict.fromkeys(cited):
-            if 1 <= n <= len(hits) and claim_tokens & passage_tokens[n - 1]:
-                keep.append(n)
-        if not keep and claim_tokens:
-            overlaps = [len(claim_tokens & p) for p in passage_tokens]
-            if overlaps and max(overlaps) > 0:
-                keep = [overlaps.index(max(overlaps)) + 1]
-        supported = supported or bool(keep)
-        stop = claim[-1] if claim and claim[-1] in ".!?" else ""
-        body = claim[:-1].rstrip() if stop else claim
+        cited = [
+            n for n in dict.fromkeys(int(n) for n in _MARK.findall(sentence)) if 1 <= n <= len(hits)
+        ]
+        claim_text = _MARK.sub("", sentence).strip()
+        claim = claim_of(claim_text, question)
+        keep = [] if claim.empty else _support_of(claim, cited, evidence, same)
+        if not keep:
+            continue
+        stop = claim_text[-1] if claim_text and claim_text[-1] in ".!?" else ""
+        body = claim_text[:-1].rstrip() if stop else claim_text
         marks = "".join(f" [{n}]" for n in keep)
         out_sentences.append(f"{body}{marks}{stop}" if body else marks.strip())
+        claim_tokens = _tokens(claim_text)
         for n in keep:
             hit = hits[n - 1]
             start, end = _best_quote(claim_tokens, hit)
             if (n, start, end) in seen:
                 continue
             seen.add((n, start, end))
-            quote = hit.text[start - hit.start : end - hit.start]
             citations.append(
                 Citation(
                     n=n,
@@ -107,12 +126,21 @@ def check_citations(answer: str, hits: Sequence[Hit]) -> CheckedAnswer:
                     chunk_id=hit.chunk_id,
                     start=start,
                     end=end,
-                    quote=quote,
+                    quote=hit.text[start - hit.start : end - hit.start],
                     url=hit.url,
                     date=hit.date,
                 )
             )
-    return CheckedAnswer(" ".join(out_sentences).strip(), citations, supported)
+    return CheckedAnswer(" ".join(out_sentences).strip(), citations, bool(out_sentences))
+
+
+def judge(raw: str, hits: Sequence[Hit], question: str) -> tuple[CheckedAnswer, bool]:
+    """The checked answer of the model's reply ``raw`` (names snapped to the passages' spelling)
+    and whether it is a refusal: the model's NOT_FOUND, or no sentence supported."""
+    from rag.prompt import NOT_FOUND
+
+    checked = check_citations(snap_names(raw, hits), hits, question)
+    return checked, NOT_FOUND in raw or not checked.supported
 
 
 def snap_names(answer: str, hits: Sequence[Hit]) -> str:
@@ -131,21 +159,6 @@ def snap_names(answer: str, hits: Sequence[Hit]) -> str:
         return lower[close[0]] if len(close) == 1 else word
 
     return re.sub(r"\b[A-Z][\w-]+", fix, answer)
-
-
-def grounded(answer: str, hits: Sequence[Hit], question: str) -> bool:
-    """False when the answer brings in names or numbers that are not in the question and not
-    one of which appears in the passages: the model answered from its own memory."""
-    asked = question.lower()
-    names = {
-        m.lower()
-        for m in _SALIENT.findall(_MARK.sub("", answer))
-        if m.lower() not in asked and m.lower() not in {"i", "the", "a", "maaf", "sorry"}
-    }
-    if not names:
-        return True
-    source = " ".join(h.title + " " + h.text for h in hits).lower()
-    return any(name in source for name in names)
 
 
 _WORDS = re.compile(r"[^\W_]+(?:[.,/-]\d+)*", re.UNICODE)

@@ -5,7 +5,7 @@ rewriting and the refusal wording."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rag.retrieve import Hit
 
@@ -174,20 +174,24 @@ def fit_passages(
     return kept
 
 
-def key_sentences(question: str, hits: Sequence[Hit], count: int = 1) -> list[tuple[int, str]]:
-    """Up to ``count`` ``(n, sentence)`` pairs: the sentences of the passages sharing the most
-    content words with ``question``, best first (the earlier passage and sentence win a tie);
-    sentences sharing none are left out."""
-    from rag.analyzer import get_analyzer, sentence_overlaps
+def key_sentences(
+    question: str,
+    hits: Sequence[Hit],
+    count: int = 1,
+    weights: Mapping[str, float] | None = None,
+) -> list[tuple[int, str]]:
+    """Up to ``count`` ``(n, sentence)`` pairs: the passage sentences matching ``question``
+    best (``rag.evidence`` scoring, terms weighted by ``weights``), best first (the earlier
+    passage and sentence win a tie); sentences sharing no term are left out."""
+    from rag.analyzer import get_analyzer
+    from rag.evidence import rank_sentences
 
-    asked = set(get_analyzer().tokens(question))
-    scored: list[tuple[int, int, str]] = []
-    for n, hit in enumerate(hits, 1):
-        for shared, start, end in sentence_overlaps(asked, hit.text):
-            if shared:
-                scored.append((shared, n, " ".join(hit.text[start:end].split())))
-    scored.sort(key=lambda s: -s[0])  # stable: ties keep passage and sentence order
-    return [(n, sentence) for _, n, sentence in scored[:count]]
+    ranked = rank_sentences(get_analyzer().tokens(question), [h.text for h in hits], weights)
+    return [
+        (s.passage + 1, " ".join(hits[s.passage].text[s.start : s.end].split()))
+        for s in ranked[:count]
+        if s.score > 0
+    ]
 
 
 def _closest_block(keys: list[tuple[int, str]]) -> str:
@@ -205,6 +209,7 @@ def build_messages(
     language: str,
     previous_question: str | None = None,
     key_count: int = 1,
+    weights: Mapping[str, float] | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages: fixed system prompt, then the passages, the ``key_count`` passage
     sentences closest to the question, the question and the answer language.
@@ -213,7 +218,7 @@ def build_messages(
     right before the question (and, with stored passage states, reads it in context)."""
     passages = "\n\n".join(format_passage(n, h) for n, h in enumerate(hits, 1))
     closest = _closest_block(
-        key_sentences(f"{previous_question or ''} {question}", hits, key_count)
+        key_sentences(f"{previous_question or ''} {question}", hits, key_count, weights)
     )
     earlier = f"Previous question: {previous_question}\n" if previous_question else ""
     user = (

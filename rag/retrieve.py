@@ -99,32 +99,26 @@ class Retriever:
             )
         return hits
 
-    def best_sentence_rank(self, rows: list[int], query: str) -> int:
-        """The position in ``rows`` of the chunk whose best sentence shares the most
-        query words, weighted by inverse document frequency (the earlier chunk wins a tie)."""
+    def term_weights(self, terms: list[str]) -> dict[str, float]:
+        """Inverse document frequency of each of ``terms`` in this index (rare terms weigh
+        more; a term no chunk holds weighs most)."""
         import math
 
-        from rag.analyzer import sentence_spans
+        n = len(self.index)
+        df = self.index.document_frequencies(sorted(set(terms)))
+        return {t: math.log(1 + n / (1 + df[t])) for t in df}
 
-        asked = set(self.analyzer.tokens(query))
+    def best_sentence_rank(self, rows: list[int], query: str) -> int:
+        """The position in ``rows`` of the chunk holding the sentence that best matches
+        ``query`` (``rag.evidence``, IDF-weighted; the earlier chunk wins a tie)."""
+        from rag.evidence import best_sentence
+
+        asked = self.analyzer.tokens(query)
         if not asked or not rows:
             return 0
-        n = len(self.index)
-        df = self.index.document_frequencies(sorted(asked))
-        weight = {t: math.log(1 + n / (1 + df[t])) for t in asked}
-        scores = []
-        for row in rows:
-            text = self.index.data.rows[row].text
-            scores.append(
-                max(
-                    (
-                        sum(weight[t] for t in asked.intersection(self.analyzer.tokens(text[a:b])))
-                        for a, b in sentence_spans(text)
-                    ),
-                    default=0.0,
-                )
-            )
-        return max(range(len(rows)), key=lambda i: (scores[i], -i))
+        texts = [self.index.data.rows[row].text for row in rows]
+        best = best_sentence(asked, texts, self.term_weights(asked))
+        return best.passage if best and best.score > 0 else 0
 
 
 def rrf(rankings: list[list[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:

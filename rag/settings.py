@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         "disable, and re-calibrate for another embedder.",
     )
 
+    min_coverage: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Refuse without asking the model when the best passage sentence holds less "
+        "than this share of the question's terms (IDF-weighted; see README, 'Refusals').",
+    )
+
     # server
     host: str = Field("127.0.0.1")
     port: int = Field(7860)

@@ -18,7 +18,8 @@ from rag.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-SEED_QUESTIONS = Path("/work/shared/bench/seeds/dev.jsonl")
+# A copy of ../shared/bench/seeds/dev.jsonl: the project carries every file its tests need.
+SEED_QUESTIONS = ROOT / "tests" / "data" / "seeds_dev.jsonl"
 FAKE = "fake/hashed-bow-64"
 OTHER_FAKE = "fake/other-embedder"
 

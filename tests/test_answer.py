@@ -64,7 +64,7 @@ def test_stream_yields_sources_then_text_then_answer(
     assert events[-1].sources == events[0].hits
 
 
-def test_invalid_and_unrelated_citations_are_dropped(
+def test_invalid_citations_and_unsupported_sentences_are_dropped(
     seeds_index: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def reply(messages) -> str:
@@ -76,8 +76,8 @@ def test_invalid_and_unrelated_citations_are_dropped(
     assert "[9]" not in answer.text
     # the first sentence lost its bogus [9] but got the passage that supports it
     assert answer.text.split(".")[0].endswith("[1]")
-    assert "xylophone." in answer.text and "xylophone [1]" not in answer.text
-    assert {c.n for c in answer.citations} == {1}
+    assert "xylophone" not in answer.text  # no passage supports it: dropped
+    assert {c.n for c in answer.citations} == {1} and not answer.refused
 
 
 def test_uncited_answer_gets_best_supporting_passage(
@@ -272,3 +272,40 @@ def test_no_second_reading_without_stored_states(
     # the fake LLM is no llama.cpp model, so "auto" cannot use states: one reading only
     answer = ask(question, index_dir=seeds_index, answer_mode="auto")
     assert answer.refused and len(llm.prompts) == 1
+
+
+def test_an_unsupported_answer_from_stored_states_is_read_again_in_full(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.kvcache
+
+    modes: list[str | None] = []
+
+    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
+        modes.append(mode)
+        # from states: a year no passage holds; in full: the passage's year
+        yield from (["Sejak ", "tahun ", "2012 ", "[1]."] if mode is None else ["2015 [1]."])
+
+    use_llm(monkeypatch, lambda m: "unused")
+    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
+    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings: True)
+    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
+    answer = ask(question, index_dir=seeds_index, answer_mode="auto")
+    assert modes == [None, "full"]
+    assert not answer.refused and "2015" in answer.text and "2012" not in answer.text
+
+
+def test_a_question_the_best_sentence_barely_covers_is_refused_before_the_model(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.answer import evidence_signals, select_passages
+
+    llm = use_llm(monkeypatch, lambda m: "Pada tahun 2011 [1].")
+    question = "Kapan Aliansi Pasifik didirikan?"
+    settings = get_settings(index_dir=seeds_index)
+    signal = evidence_signals(question, select_passages(question, settings, len), settings)
+    assert 0 < signal["coverage"] < 1  # "Aliansi Pasifik" is there, "didirikan" nowhere
+    answer = ask(question, index_dir=seeds_index, min_coverage=signal["coverage"] + 0.01)
+    assert answer.refused and not llm.prompts
+    answer = ask(question, index_dir=seeds_index, min_coverage=signal["coverage"] - 0.01)
+    assert llm.prompts  # the model was asked

@@ -1,0 +1,133 @@
+"""Whether an answer sentence says only what its cited passage says.
+
+A sentence's claim is what it adds to the question: the numbers, names and content words the
+question does not already hold. A passage supports the claim when it holds every number, every
+name (close spellings count: the model copies badly) and at least half the content words.
+Across languages (an English answer from Indonesian articles) content words cannot be compared
+word by word, so numbers must all be found and at least half of the names. A sentence that adds
+nothing ("This is stated in passage.") asserts nothing and is dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.analyzer import get_analyzer
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME = re.compile(r"(?<![\w-])[A-Z][\w-]*[A-Za-z0-9]")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Words that talk about the answer instead of saying something (both languages).
+_META_WORDS = (
+    "passage passages stated states mentioned mention mentions article articles text source "
+    "sources information according answer answers given provided based context question "
+    "sentence sentences relevant found cited citation citations refer refers described says "
+    "said document documents note shown "
+    "disebutkan sebut artikel teks bagian paragraf sumber informasi menurut berdasarkan "
+    "jawaban pertanyaan kalimat tercantum dijelaskan dinyatakan terdapat ditemukan ditulis "
+    "tertulis bacaan kutipan relevan konteks dokumen nomor"
+)
+# Capitalised, but written out from numeric dates ("23/7" -> "23 Juli"): words, not names.
+_CALENDAR = frozenset(
+    "januari februari maret april mei juni juli agustus september oktober november desember "
+    "january february march may june july august october december senin selasa rabu kamis "
+    "jumat sabtu minggu monday tuesday wednesday thursday friday saturday sunday".split()
+)
+NAME_SIMILARITY = 0.75  # difflib ratio at which a name of 5+ letters counts as a passage word
+WORD_SHARE = 0.5  # share of a claim's content words its passage must hold
+
+
+@lru_cache(maxsize=1)
+def _meta_terms() -> frozenset[str]:
+    return frozenset(get_analyzer().tokens(_META_WORDS))
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers of ``text`` as digit strings: "9.660", "9,660" and "9660" are one number,
+    "08" and "8" too."""
+    out = set()
+    for match in _NUMBER.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        out.add(digits.lstrip("0") or "0")
+    return out
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one answer sentence adds to the question."""
+
+    numbers: frozenset[str]
+    names: frozenset[str]
+    words: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        """The sentence asserts nothing the question does not already say."""
+        return not (self.numbers or self.names or self.words)
+
+
+def claim_of(sentence: str, question: str = "") -> Claim:
+    """The numbers, names (capitalised words after the first) and content words (analyzer
+    terms) of ``sentence`` that ``question`` does not hold."""
+    analyzer = get_analyzer()
+    asked_words = _words(question)
+    names = set()
+    for i, match in enumerate(_NAME.finditer(sentence)):
+        if match.start() == 0 and i == 0:
+            continue  # a sentence's first word is capitalised anyway
+        for part in match.group().split("-"):
+            word = part.lower()
+            if len(word) > 1 and word not in asked_words | _CALENDAR and not word.isdigit():
+                names.add(word)
+    terms = set(analyzer.tokens(sentence)) - set(analyzer.tokens(question)) - _meta_terms()
+    terms = {t for t in terms if not any(c.isdigit() for c in t)}
+    return Claim(
+        numbers=frozenset(numbers(sentence) - numbers(question)),
+        names=frozenset(names),
+        words=frozenset(terms),
+    )
+
+
+def _name_found(name: str, words: set[str]) -> bool:
+    if name in words:
+        return True
+    if len(name) < 5:
+        return False
+    return bool(difflib.get_close_matches(name, list(words), n=1, cutoff=NAME_SIMILARITY))
+
+
+def supports(claim: Claim, evidence: str, same_language: bool = True) -> bool:
+    """Whether ``evidence`` (passage text and title) holds what ``claim`` asserts."""
+    if claim.empty:
+        return False
+    if claim.numbers - numbers(evidence):
+        return False
+    words = _words(evidence)
+    found = sum(_name_found(n, words) for n in claim.names)
+    if same_language and found < len(claim.names):
+        return False
+    if not same_language:
+        return found * 2 >= len(claim.names) and bool(claim.numbers or found)
+    if claim.numbers or claim.names:
+        return True
+    terms = set(get_analyzer().tokens(evidence))
+    return len(claim.words & terms) >= WORD_SHARE * len(claim.words)
+
+
+def shared(claim: Claim, evidence: str) -> int:
+    """How many of ``claim``'s numbers, names and words ``evidence`` holds (to rank passages
+    that all support a claim)."""
+    words = _words(evidence)
+    terms = set(get_analyzer().tokens(evidence))
+    return (
+        len(claim.numbers & numbers(evidence))
+        + sum(n in words for n in claim.names)
+        + len(claim.words & terms)
+    )
