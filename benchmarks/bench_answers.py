@@ -204,26 +204,66 @@ def run_set(spec: str, modes: list[str], settings: Any, log: bool) -> dict[str, 
     return out
 
 
-def rejudge(path: Path) -> None:
-    """Re-apply today's support check to the replies stored in ``path``."""
-    from rag.citations import judge
-    from rag.retrieve import Hit
+def rejudge(path: Path, coverages: list[float], index_dirs: dict[str, str]) -> None:
+    """Re-judge the replies stored in ``path`` with today's support check, for each refusal
+    threshold in ``coverages`` (``min_coverage``): a question under it is refused before the
+    model; a stored-states reply that fails the check takes the full reading's reply (the
+    ``full`` column's, when the run itself did not read it again). No model runs."""
 
     data = json.loads(path.read_text())
     for name, run in data["sets"].items():
-        for mode, recs in run["records"].items():
-            for q, r in zip(run["questions"], recs):
-                if not r["model_text"]:
-                    continue
-                hits = [Hit(**h) for h in r["hits"]]
-                checked, refused = judge(r["model_text"], hits, q["question"])
-                r["refused"], r["text"] = refused, checked.text
-                r["correct"] = not r["refuse"] and not refused and answer_correct(q, checked.text)
-                r["citations"] = [{"quote": c.quote, "doc_id": c.doc_id} for c in checked.citations]
-                r["cited"] = len(checked.citations)
-                srcs = set(q["sources"])
-                r["cited_ok"] = sum(c.doc_id in srcs for c in checked.citations)
-            show(name, mode, summary(run["questions"], recs))
+        settings = get_settings(index_dir=Path(index_dirs[name]))
+        full_recs = run["records"].get("full")
+        for theta in coverages:
+            print(f"-- min_coverage {theta}")
+            for mode, recs in run["records"].items():
+                new = [
+                    _rejudged(q, r, full_recs[i] if full_recs else None, mode, theta, settings)
+                    for i, (q, r) in enumerate(zip(run["questions"], recs))
+                ]
+                show(name, mode, summary(run["questions"], new))
+
+
+def _rejudged(
+    q: dict[str, Any],
+    r: dict[str, Any],
+    full: dict[str, Any] | None,
+    mode: str,
+    theta: float,
+    settings: Any,
+) -> dict[str, Any]:
+    """``r`` judged again: refused before the model under ``theta``, else its first reply
+    checked, and for a stored-states reply that fails, the full reading's reply."""
+    from rag.answer import evidence_signals
+    from rag.citations import judge
+    from rag.eval import from_source
+    from rag.retrieve import Hit, get_retriever
+
+    r = dict(r)
+    hits = [Hit(**h) for h in r["hits"]]
+    if not r["readings"]:
+        return r
+    if evidence_signals(q["question"], hits, settings)["coverage"] < theta:
+        r.update(refused=True, pre_refused=True, correct=False, cited=0, cited_ok=0, citations=[])
+        r["model_text"] = ""
+        return r
+    checked, refused = judge(r["readings"][0][1], hits, q["question"])
+    if refused and mode != "full":
+        readings = r["readings"][1:] or (full["readings"] if full else [])
+        if readings:
+            checked, refused = judge(readings[0][1], hits, q["question"])
+            r["total_s"] = max(r["total_s"], r["first_s"] + (full or r)["total_s"])
+    index = get_retriever(settings).index
+    r.update(
+        refused=refused,
+        text=checked.text,
+        correct=not r["refuse"] and not refused and answer_correct(q, checked.text),
+        citations=[{"quote": c.quote, "doc_id": c.doc_id} for c in checked.citations],
+        cited=len(checked.citations),
+        cited_ok=sum(from_source(index, c.doc_id, q) for c in checked.citations),
+        model_text=r["readings"][0][1],
+    )
+    return r
 
 
 def main() -> None:
@@ -231,11 +271,13 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="NAME=INDEX:QUESTIONS[:N]")
     parser.add_argument("--modes", default="full,cached")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--rejudge", type=Path)
+    parser.add_argument("--rejudge", type=Path, help="a previous run's --json")
+    parser.add_argument("--coverage", default="0", help="with --rejudge: min_coverage values")
     parser.add_argument("--log", action="store_true", help="print every answer")
     args = parser.parse_args()
     if args.rejudge:
-        rejudge(args.rejudge)
+        index_dirs = {spec.split("=")[0]: spec.split("=")[1].split(":")[0] for spec in args.set}
+        rejudge(args.rejudge, [float(v) for v in args.coverage.split(",")], index_dirs)
         return
     settings = get_settings()
     record_readings()

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.analyzer import get_analyzer
-from rag.evidence import best_sentence
 from rag.retrieve import Hit
 from rag.support import Claim, claim_of, shared, supports
 
@@ -55,11 +54,20 @@ def _tokens(text: str) -> set[str]:
     return set(get_analyzer().tokens(text))
 
 
-def _best_quote(claim: set[str], hit: Hit) -> tuple[int, int]:
-    """Offsets, in the hit's document, of the hit's sentence that best matches ``claim``."""
-    best = best_sentence(claim, [hit.text])
-    span = (best.start, best.end) if best else (0, len(hit.text))
-    return hit.start + span[0], hit.start + span[1]
+def _best_quote(claim: Claim, claim_tokens: set[str], hit: Hit, same: bool) -> tuple[int, int]:
+    """Offsets, in the hit's document, of the hit's sentence that supports ``claim`` (the one
+    holding most of it, when several do); else of the sentence sharing most words with it."""
+    from rag.evidence import rank_sentences
+
+    ranked = rank_sentences(claim_tokens, [hit.text])
+    backing = [s for s in ranked if supports(claim, hit.text[s.start : s.end], same)]
+    if backing:
+        best = max(backing, key=lambda s: shared(claim, hit.text[s.start : s.end]))
+    elif ranked:
+        best = ranked[0]
+    else:
+        return hit.start, hit.end
+    return hit.start + best.start, hit.start + best.end
 
 
 def split_sentences(text: str) -> list[str]:
@@ -114,7 +122,7 @@ def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> Che
         claim_tokens = _tokens(claim_text)
         for n in keep:
             hit = hits[n - 1]
-            start, end = _best_quote(claim_tokens, hit)
+            start, end = _best_quote(claim, claim_tokens, hit, same[n - 1])
             if (n, start, end) in seen:
                 continue
             seen.add((n, start, end))

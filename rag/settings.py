@@ -99,11 +99,13 @@ class Settings(BaseSettings):
     )
 
     min_coverage: float = Field(
-        0.0,
+        0.45,
         ge=0.0,
         le=1.0,
         description="Refuse without asking the model when the best passage sentence holds less "
-        "than this share of the question's terms (IDF-weighted; see README, 'Refusals').",
+        "than this share of the question's terms (IDF-weighted). Calibrated on FacQA: 0.45 "
+        "refuses 56% of unanswerable questions before the model and 2.6% of answerable ones "
+        "(README, 'Refusing before the model'). 0 disables it.",
     )
 
     # server

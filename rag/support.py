@@ -17,7 +17,29 @@ from functools import lru_cache
 
 from rag.analyzer import get_analyzer
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+# Passages write small numbers out ("tiga danau"); the model often answers in digits.
+_NUMBER_WORDS = {
+    w: str(n)
+    for n, words in enumerate(
+        [
+            "nol zero",
+            "satu one",
+            "dua two",
+            "tiga three",
+            "empat four",
+            "lima five",
+            "enam six",
+            "tujuh seven",
+            "delapan eight",
+            "sembilan nine",
+            "sepuluh ten",
+            "sebelas eleven",
+            "twelve",
+        ]
+    )
+    for w in words.split()
+}
 _NAME = re.compile(r"(?<![\w-])[A-Z][\w-]*[A-Za-z0-9]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Words that talk about the answer instead of saying something (both languages).
@@ -107,9 +129,9 @@ def supports(claim: Claim, evidence: str, same_language: bool = True) -> bool:
     """Whether ``evidence`` (passage text and title) holds what ``claim`` asserts."""
     if claim.empty:
         return False
-    if claim.numbers - numbers(evidence):
-        return False
     words = _words(evidence)
+    if claim.numbers - numbers(evidence) - {_NUMBER_WORDS[w] for w in words & _NUMBER_WORDS.keys()}:
+        return False
     found = sum(_name_found(n, words) for n in claim.names)
     if same_language and found < len(claim.names):
         return False

@@ -50,6 +50,8 @@ def test_a_claim_is_what_the_sentence_adds_to_the_question() -> None:
         ("Anggotanya Chile dan Kolumbia.", MEMBERS, True),  # a misspelt name
         ("Temanya pemberdayaan ekonomi perempuan.", THEME, True),
         ("Temanya pariwisata bahari berkelanjutan.", THEME, False),  # shares no content word
+        ("Ada 3 danau yang dangkal.", "Tiga danau mengalami pendangkalan.", True),  # "tiga"
+        ("Dibuka pukul 14:00.", "Acara dibuka pukul 14.00 WIB.", True),
         ("The summit was on 20/08/2021.", GDP, True),  # another language: numbers decide
         ("It is a dish made with rice, meat and spices.", THEME, False),  # nothing checkable
     ],
