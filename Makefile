@@ -23,9 +23,10 @@ models: $(STAMP)
 	$(BIN)/python -m rag.models install
 
 # Incremental: does nothing when index/ already holds seeds/ as they are (uploads from the
-# chat stay: no --prune). For the fast answer modes, `rag ingest seeds/ --warm` (README).
-index: $(STAMP)
-	$(BIN)/rag ingest seeds/ --index index
+# chat stay: no --prune). --warm stores each passage's llama.cpp state for the default `auto`
+# answer mode (about 3 minutes once; stored states are skipped).
+index: $(STAMP) models
+	$(BIN)/rag ingest seeds/ --index index --warm
 
 # Debian's Chromium for the browser test (Playwright's own browser download does not work here).
 browser:

@@ -152,6 +152,7 @@ def summary(questions: list[dict[str, Any]], recs: list[dict[str, Any]]) -> dict
         "first_p95": pct([r["first_s"] for r in ran], 0.95),
         "total_p50": pct([r["total_s"] for r in ran], 0.5),
         "kinds": kinds,
+        "reread": sum(bool(r.get("reread")) for r in recs),
     }
 
 
@@ -161,7 +162,7 @@ def show(name: str, mode: str, s: dict[str, Any]) -> None:
         f"{name:12} {mode:7} right {s['right']}/{s['answerable']} ({s['accuracy']:.3f})  "
         f"cit.prec {s['citation_precision']:.2f}  refused {refusals}  "
         f"false ref {s['false_refusals']}  first p50 {s['first_p50']:.1f}s "
-        f"p95 {s['first_p95']:.1f}s  total p50 {s['total_p50']:.1f}s"
+        f"p95 {s['first_p95']:.1f}s  total p50 {s['total_p50']:.1f}s  read again {s['reread']}"
     )
     print("    " + "; ".join(f"{k}: {v}" for k, v in s["kinds"].items() if v))
 
@@ -206,9 +207,8 @@ def run_set(spec: str, modes: list[str], settings: Any, log: bool) -> dict[str, 
 
 def rejudge(path: Path, coverages: list[float], index_dirs: dict[str, str]) -> None:
     """Re-judge the replies stored in ``path`` with today's support check, for each refusal
-    threshold in ``coverages`` (``min_coverage``): a question under it is refused before the
-    model; a stored-states reply that fails the check takes the full reading's reply (the
-    ``full`` column's, when the run itself did not read it again). No model runs."""
+    threshold in ``coverages`` (``min_coverage``), with ``ask()``'s rules (``_rejudged``); a
+    full reading the run itself did not do is the ``full`` column's reply. No model runs."""
 
     data = json.loads(path.read_text())
     for name, run in data["sets"].items():
@@ -232,11 +232,14 @@ def _rejudged(
     theta: float,
     settings: Any,
 ) -> dict[str, Any]:
-    """``r`` judged again: refused before the model under ``theta``, else its first reply
-    checked, and for a stored-states reply that fails, the full reading's reply."""
-    from rag.answer import evidence_signals
+    """``r`` judged again as ``ask()`` judges today: refused before the model under
+    ``theta``, else its first reply checked; a stored-states reply that fails the check, or
+    does not cite the passage of the closest sentence, takes the full reading's reply."""
+    from rag.analyzer import get_analyzer
+    from rag.answer import cites_closest, evidence_signals
     from rag.citations import judge
     from rag.eval import from_source
+    from rag.prompt import key_sentences
     from rag.retrieve import Hit, get_retriever
 
     r = dict(r)
@@ -248,12 +251,16 @@ def _rejudged(
         r["model_text"] = ""
         return r
     checked, refused = judge(r["readings"][0][1], hits, q["question"])
-    if refused and mode != "full":
+    retriever = get_retriever(settings)
+    weights = retriever.term_weights(get_analyzer().tokens(q["question"]))
+    closest = key_sentences(q["question"], hits, 1, weights)
+    if mode != "full" and (refused or not cites_closest(checked, closest)):
         readings = r["readings"][1:] or (full["readings"] if full else [])
+        r["reread"] = True
         if readings:
             checked, refused = judge(readings[0][1], hits, q["question"])
             r["total_s"] = max(r["total_s"], r["first_s"] + (full or r)["total_s"])
-    index = get_retriever(settings).index
+    index = retriever.index
     r.update(
         refused=refused,
         text=checked.text,

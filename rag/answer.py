@@ -7,7 +7,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.citations import Citation
+from rag.citations import CheckedAnswer, Citation
 from rag.errors import InputError
 from rag.retrieve import Hit
 from rag.settings import Settings, get_settings
@@ -84,6 +84,12 @@ def relevant_enough(question: str, hits: Sequence[Hit], settings: Settings) -> b
     return signal["dense"] >= settings.refuse_below and signal["coverage"] >= settings.min_coverage
 
 
+def cites_closest(checked: CheckedAnswer, closest: Sequence[tuple[int, str]]) -> bool:
+    """Whether ``checked`` cites the passage of the sentence closest to the question (the one
+    the prompt repeats), or there is no such sentence."""
+    return not closest or any(c.n == closest[0][0] for c in checked.citations)
+
+
 def ask_stream(
     question: str, history: Sequence[dict[str, str]] | None = None, **overrides: Any
 ) -> Iterator[Sources | str | Answer]:
@@ -101,6 +107,7 @@ def ask_stream(
         NOT_FOUND,
         build_messages,
         detect_language,
+        key_sentences,
         last_user_question,
         refusal,
         rewrite_follow_up,
@@ -141,6 +148,7 @@ def ask_stream(
     yield Sources(list(hits))
     weights = retriever.term_weights(get_analyzer().tokens(f"{previous or ''} {question}"))
     messages = build_messages(question, hits, language, previous, settings.key_sentences, weights)
+    closest = key_sentences(f"{previous or ''} {question}", hits, 1, weights)
     tokens = 0
 
     def generate(
@@ -175,9 +183,11 @@ def ask_stream(
     if shown == 0 and restates_question(raw, question):
         raw, shown = yield from generate(with_retry_hint(messages), None, False)
     checked, is_refusal = judge(raw, hits, search_query)
-    if is_refusal and uses_states(llm, settings):
-        # A stored passage state never saw the passages before it: before refusing, read
-        # them in full once. Text already shown is replaced by the final answer, not added to.
+    if uses_states(llm, settings, hits) and (is_refusal or not cites_closest(checked, closest)):
+        # A stored passage state never saw the passages before it, so the model may take a
+        # fact from the wrong one: an answer that would be refused, or that does not cite the
+        # passage holding the sentence closest to the question, is read again in full once.
+        # Text already shown is replaced by the final answer, not added to.
         raw, _ = yield from generate(messages, "full", False, quiet=shown > 0)
         checked, is_refusal = judge(raw, hits, search_query)
     answer.tokens = tokens

@@ -937,11 +937,21 @@ def get_cached_llm(llm: LLM, settings: Settings) -> CachedPrefillLLM:
         return wrapped
 
 
-def uses_states(llm: LLM, settings: Settings) -> bool:
-    """Whether :func:`answer_stream` may answer from stored passage states here."""
+def uses_states(llm: LLM, settings: Settings, hits: Sequence[Hit]) -> bool:
+    """Whether :func:`answer_stream` will answer ``hits`` from stored passage states here:
+    ``cached`` mode (it builds the missing ones), or ``auto`` with at least one stored."""
     from rag.llm import LlamaCppLLM
 
-    return getattr(settings, "answer_mode", "full") != "full" and isinstance(llm, LlamaCppLLM)
+    mode = getattr(settings, "answer_mode", "full")
+    if mode == "full" or not isinstance(llm, LlamaCppLLM):
+        return False
+    if mode == "cached":
+        return True
+    try:
+        cached = get_cached_llm(llm, settings)
+    except ModelError:
+        return False
+    return any(cached.has_states([passage_body(h) for h in hits]))
 
 
 def answer_stream(

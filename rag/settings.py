@@ -77,11 +77,12 @@ class Settings(BaseSettings):
 
     # answering
     answer_mode: Literal["auto", "cached", "full"] = Field(
-        "full",
-        description="'full' reads every passage (default: the most accurate); 'cached' places "
-        "each passage's precomputed llama.cpp state instead of reading it (computing missing "
-        "states first); 'auto' uses the states that exist and reads the rest (see README, "
-        "'Fast first token').",
+        "auto",
+        description="'auto' (default) answers from the passages' stored llama.cpp states where "
+        "they exist (rag ingest --warm) and reads the others; an answer that fails the support "
+        "check, or does not cite the passage of the sentence closest to the question, is read "
+        "again in full. 'cached' computes missing states first; 'full' always reads every "
+        "passage (see README, 'Fast first token').",
     )
     kv_cache_dir: Path | None = Field(
         None, description="Passage state folder; default <model_dir>/kvcache."

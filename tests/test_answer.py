@@ -229,7 +229,7 @@ def test_a_refusal_from_stored_states_is_checked_by_a_full_reading(
 
     use_llm(monkeypatch, lambda m: "unused")
     monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
-    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings: True)
+    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
     question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
     events = list(ask_stream(question, index_dir=seeds_index, answer_mode="auto"))
     assert modes == [None, "full"]
@@ -258,7 +258,7 @@ def test_a_supported_answer_from_stored_states_is_not_read_again(
 
     use_llm(monkeypatch, lambda m: "unused")
     monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
-    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings: True)
+    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
     question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
     answer = ask(question, index_dir=seeds_index, answer_mode="auto")
     assert modes == [None] and not answer.refused
@@ -288,7 +288,7 @@ def test_an_unsupported_answer_from_stored_states_is_read_again_in_full(
 
     use_llm(monkeypatch, lambda m: "unused")
     monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
-    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings: True)
+    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
     question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
     answer = ask(question, index_dir=seeds_index, answer_mode="auto")
     assert modes == [None, "full"]
@@ -309,3 +309,27 @@ def test_a_question_the_best_sentence_barely_covers_is_refused_before_the_model(
     assert answer.refused and not llm.prompts
     answer = ask(question, index_dir=seeds_index, min_coverage=signal["coverage"] - 0.01)
     assert llm.prompts  # the model was asked
+
+
+def test_an_answer_from_stored_states_citing_another_passage_than_the_closest_is_read_again(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.kvcache
+
+    modes: list[str | None] = []
+
+    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
+        modes.append(mode)
+        # from states: a supported fact, but from passage [2], while [1] holds the sentence
+        # closest to the question (the prompt's "Most relevant sentence: [1] ...")
+        assert "Most relevant sentence: [1]" in messages[-1]["content"]
+        other = passage(messages, 2).split(". ")[0].rstrip(".")
+        yield from ([f"{other} [2]."] if mode is None else ["Sejak tahun 2015 [1]."])
+
+    use_llm(monkeypatch, lambda m: "unused")
+    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
+    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
+    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
+    answer = ask(question, index_dir=seeds_index, answer_mode="auto")
+    assert modes == [None, "full"]
+    assert "2015" in answer.text and [c.n for c in answer.citations] == [1]
