@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,29 @@ def test_an_answer_that_reuses_question_words_is_not_asked_again(
     assert "".join(e for e in events if isinstance(e, str)).startswith("Indonesia menjadi")
 
 
+OBSERVER = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
+
+
+def states_then_full(
+    monkeypatch: pytest.MonkeyPatch, states: Callable[[list], str], full: str
+) -> list[str | None]:
+    """Answer from "stored states" with ``states(messages)`` and from a full reading with
+    ``full``, streamed word by word; returns the modes of the readings asked for."""
+    import rag.kvcache
+
+    modes: list[str | None] = []
+
+    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
+        modes.append(mode)
+        reply = states(messages) if mode is None else full
+        yield from [w + " " for w in reply.split(" ")]
+
+    use_llm(monkeypatch, lambda m: "unused")
+    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
+    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
+    return modes
+
+
 STATES_ANSWERS = [NOT_FOUND, "Tentu, saya akan menjawab pertanyaan Anda:\n\nTentu, saya akan"]
 
 
@@ -218,20 +242,8 @@ STATES_ANSWERS = [NOT_FOUND, "Tentu, saya akan menjawab pertanyaan Anda:\n\nTent
 def test_a_refusal_from_stored_states_is_checked_by_a_full_reading(
     seeds_index: Path, monkeypatch: pytest.MonkeyPatch, states_reply: str, full_reply: str
 ) -> None:
-    import rag.kvcache
-
-    modes: list[str | None] = []
-
-    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
-        modes.append(mode)
-        reply = states_reply if mode is None else full_reply
-        yield from [w + " " for w in reply.split(" ")]
-
-    use_llm(monkeypatch, lambda m: "unused")
-    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
-    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
-    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
-    events = list(ask_stream(question, index_dir=seeds_index, answer_mode="auto"))
+    modes = states_then_full(monkeypatch, lambda m: states_reply, full_reply)
+    events = list(ask_stream(OBSERVER, index_dir=seeds_index, answer_mode="auto"))
     assert modes == [None, "full"]
     answer = events[-1]
     assert answer.refused is (full_reply == NOT_FOUND)
@@ -248,51 +260,43 @@ def test_a_refusal_from_stored_states_is_checked_by_a_full_reading(
 def test_a_supported_answer_from_stored_states_is_not_read_again(
     seeds_index: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.kvcache
-
-    modes: list[str | None] = []
-
-    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
-        modes.append(mode)
-        yield from ["Sejak ", "tahun ", "2015 ", "[1]."]
-
-    use_llm(monkeypatch, lambda m: "unused")
-    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
-    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
-    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
-    answer = ask(question, index_dir=seeds_index, answer_mode="auto")
+    modes = states_then_full(monkeypatch, lambda m: "Sejak tahun 2015 [1].", "unused")
+    answer = ask(OBSERVER, index_dir=seeds_index, answer_mode="auto")
     assert modes == [None] and not answer.refused
+
+
+def test_an_unsupported_answer_from_stored_states_is_read_again_in_full(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # from states: a year no passage holds; in full: the passage's year
+    modes = states_then_full(monkeypatch, lambda m: "Sejak tahun 2012 [1].", "2015 [1].")
+    answer = ask(OBSERVER, index_dir=seeds_index, answer_mode="auto")
+    assert modes == [None, "full"]
+    assert not answer.refused and "2015" in answer.text and "2012" not in answer.text
+
+
+def test_an_answer_from_stored_states_citing_another_passage_than_the_closest_is_read_again(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def from_passage_2(messages) -> str:  # noqa: ANN001
+        # a supported fact, but from passage [2], while [1] holds the sentence closest to
+        # the question (the prompt's "Most relevant sentence: [1] ...")
+        assert "Most relevant sentence: [1]" in messages[-1]["content"]
+        return passage(messages, 2).split(". ")[0].rstrip(".") + " [2]."
+
+    modes = states_then_full(monkeypatch, from_passage_2, "Sejak tahun 2015 [1].")
+    answer = ask(OBSERVER, index_dir=seeds_index, answer_mode="auto")
+    assert modes == [None, "full"]
+    assert "2015" in answer.text and [c.n for c in answer.citations] == [1]
 
 
 def test_no_second_reading_without_stored_states(
     seeds_index: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     llm = use_llm(monkeypatch, lambda m: NOT_FOUND)
-    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
     # the fake LLM is no llama.cpp model, so "auto" cannot use states: one reading only
-    answer = ask(question, index_dir=seeds_index, answer_mode="auto")
+    answer = ask(OBSERVER, index_dir=seeds_index, answer_mode="auto")
     assert answer.refused and len(llm.prompts) == 1
-
-
-def test_an_unsupported_answer_from_stored_states_is_read_again_in_full(
-    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import rag.kvcache
-
-    modes: list[str | None] = []
-
-    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
-        modes.append(mode)
-        # from states: a year no passage holds; in full: the passage's year
-        yield from (["Sejak ", "tahun ", "2012 ", "[1]."] if mode is None else ["2015 [1]."])
-
-    use_llm(monkeypatch, lambda m: "unused")
-    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
-    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
-    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
-    answer = ask(question, index_dir=seeds_index, answer_mode="auto")
-    assert modes == [None, "full"]
-    assert not answer.refused and "2015" in answer.text and "2012" not in answer.text
 
 
 def test_a_question_the_best_sentence_barely_covers_is_refused_before_the_model(
@@ -309,27 +313,3 @@ def test_a_question_the_best_sentence_barely_covers_is_refused_before_the_model(
     assert answer.refused and not llm.prompts
     answer = ask(question, index_dir=seeds_index, min_coverage=signal["coverage"] - 0.01)
     assert llm.prompts  # the model was asked
-
-
-def test_an_answer_from_stored_states_citing_another_passage_than_the_closest_is_read_again(
-    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import rag.kvcache
-
-    modes: list[str | None] = []
-
-    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
-        modes.append(mode)
-        # from states: a supported fact, but from passage [2], while [1] holds the sentence
-        # closest to the question (the prompt's "Most relevant sentence: [1] ...")
-        assert "Most relevant sentence: [1]" in messages[-1]["content"]
-        other = passage(messages, 2).split(". ")[0].rstrip(".")
-        yield from ([f"{other} [2]."] if mode is None else ["Sejak tahun 2015 [1]."])
-
-    use_llm(monkeypatch, lambda m: "unused")
-    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
-    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
-    question = "Sejak tahun berapa Indonesia menjadi negara observer Aliansi Pasifik?"
-    answer = ask(question, index_dir=seeds_index, answer_mode="auto")
-    assert modes == [None, "full"]
-    assert "2015" in answer.text and [c.n for c in answer.citations] == [1]
