@@ -1,11 +1,12 @@
 """Whether an answer sentence says only what its cited passage says.
 
 A sentence's claim is what it adds to the question: the numbers, names and content words the
-question does not already hold. A passage supports the claim when it holds every number, every
-name (close spellings count: the model copies badly) and at least half the content words.
-Across languages (an English answer from Indonesian articles) content words cannot be compared
-word by word, so numbers must all be found and at least half of the names. A sentence that adds
-nothing ("This is stated in passage.") asserts nothing and is dropped.
+question does not already hold. A passage supports the claim when it holds every number and
+every name (close spellings count: the model copies badly); a claim with neither needs at least
+half its content words there. Across languages (an English answer from Indonesian articles)
+words cannot be compared, so numbers must all be found and at least half of the names, and a
+claim of words alone is not supported. A sentence that adds nothing ("This is stated in
+passage.") asserts nothing and is dropped.
 """
 
 from __future__ import annotations
