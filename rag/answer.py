@@ -146,9 +146,10 @@ def ask_stream(
 
     answer.sources = hits
     yield Sources(list(hits))
-    weights = retriever.term_weights(get_analyzer().tokens(f"{previous or ''} {question}"))
+    asked = f"{previous or ''} {question}"  # what build_messages matches sentences against
+    weights = retriever.term_weights(get_analyzer().tokens(asked))
     messages = build_messages(question, hits, language, previous, settings.key_sentences, weights)
-    closest = key_sentences(f"{previous or ''} {question}", hits, 1, weights)
+    closest = key_sentences(asked, hits, 1, weights)
     tokens = 0
 
     def generate(

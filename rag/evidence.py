@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Words that frame a question rather than name what it asks about ("Siapa nama ...", "Di
 # mana letak ...", "Tanggal berapa ..."): a passage holding the answer rarely repeats them.
@@ -32,13 +33,19 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
+@lru_cache(maxsize=1)
+def _frame_terms() -> frozenset[str]:
+    from rag.analyzer import get_analyzer
+
+    return frozenset(get_analyzer().tokens(_QUESTION_FRAME))
+
+
 def asked_terms(question: str) -> list[str]:
     """The analyzer terms of ``question`` that name what it asks about (frame words out)."""
     from rag.analyzer import get_analyzer
 
-    analyzer = get_analyzer()
-    frame = set(analyzer.tokens(_QUESTION_FRAME))
-    return [t for t in analyzer.tokens(question) if t not in frame]
+    frame = _frame_terms()
+    return [t for t in get_analyzer().tokens(question) if t not in frame]
 
 
 @dataclass(frozen=True)

@@ -100,14 +100,14 @@ def claim_of(sentence: str, question: str = "") -> Claim:
     """The numbers, names (capitalised words after the first) and content words (analyzer
     terms) of ``sentence`` that ``question`` does not hold."""
     analyzer = get_analyzer()
-    asked_words = _words(question)
+    not_names = _words(question) | _CALENDAR
     names = set()
     for i, match in enumerate(_NAME.finditer(sentence)):
         if match.start() == 0 and i == 0:
             continue  # a sentence's first word is capitalised anyway
         for part in match.group().split("-"):
             word = part.lower()
-            if len(word) > 1 and word not in asked_words | _CALENDAR and not word.isdigit():
+            if len(word) > 1 and word not in not_names and not word.isdigit():
                 names.add(word)
     terms = set(analyzer.tokens(sentence)) - set(analyzer.tokens(question)) - _meta_terms()
     terms = {t for t in terms if not any(c.isdigit() for c in t)}
@@ -118,7 +118,7 @@ def claim_of(sentence: str, question: str = "") -> Claim:
     )
 
 
-def _name_found(name: str, words: set[str]) -> bool:
+def _name_found(name: str, words: frozenset[str]) -> bool:
     if name in words:
         return True
     if len(name) < 5:
@@ -126,12 +126,22 @@ def _name_found(name: str, words: set[str]) -> bool:
     return bool(difflib.get_close_matches(name, list(words), n=1, cutoff=NAME_SIMILARITY))
 
 
+@lru_cache(maxsize=256)
+def _parsed(evidence: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The numbers (written-out ones too), lower-cased words and analyzer terms of
+    ``evidence``: each passage and sentence is checked against many claims."""
+    words = _words(evidence)
+    spelled = {_NUMBER_WORDS[w] for w in words & _NUMBER_WORDS.keys()}
+    terms = get_analyzer().tokens(evidence)
+    return frozenset(numbers(evidence) | spelled), frozenset(words), frozenset(terms)
+
+
 def supports(claim: Claim, evidence: str, same_language: bool = True) -> bool:
     """Whether ``evidence`` (passage text and title) holds what ``claim`` asserts."""
     if claim.empty:
         return False
-    words = _words(evidence)
-    if claim.numbers - numbers(evidence) - {_NUMBER_WORDS[w] for w in words & _NUMBER_WORDS.keys()}:
+    held_numbers, words, terms = _parsed(evidence)
+    if claim.numbers - held_numbers:
         return False
     found = sum(_name_found(n, words) for n in claim.names)
     if same_language and found < len(claim.names):
@@ -140,15 +150,13 @@ def supports(claim: Claim, evidence: str, same_language: bool = True) -> bool:
         return found * 2 >= len(claim.names) and bool(claim.numbers or found)
     if claim.numbers or claim.names:
         return True
-    terms = set(get_analyzer().tokens(evidence))
     return len(claim.words & terms) >= WORD_SHARE * len(claim.words)
 
 
 def shared(claim: Claim, evidence: str) -> int:
     """How many of ``claim``'s numbers, names and words ``evidence`` holds (to rank passages
     that all support a claim)."""
-    words = _words(evidence)
-    terms = set(get_analyzer().tokens(evidence))
+    _, words, terms = _parsed(evidence)
     return (
         len(claim.numbers & numbers(evidence))
         + sum(n in words for n in claim.names)
