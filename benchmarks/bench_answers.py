@@ -12,8 +12,8 @@ dropped by the support check / refused by the model / refused before the model /
 quoted but the gold string not in the answer (a strict gold string).
 
     .venv/bin/python benchmarks/bench_answers.py --modes full,cached \\
-        --set seeds=index:../shared/bench/seeds/dev.jsonl \\
-        --set facqa=/tmp/idx_facqa:../shared/bench/facqa/dev.jsonl:60 [--json out.json]
+        --set seeds=index:bench/seeds/dev.jsonl \\
+        --set facqa=/tmp/idx_facqa:bench/facqa/dev.jsonl:60 [--json out.json]
 
 ``--rejudge out.json`` re-applies the current support check to the model replies stored in a
 previous run's JSON (no model runs), to compare check variants on the same replies.

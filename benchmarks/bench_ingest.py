@@ -28,8 +28,7 @@ from rag.index import Index  # noqa: E402
 from rag.ingest import ingest, remove  # noqa: E402
 from rag.settings import Settings, get_settings  # noqa: E402
 
-# ../shared/ beside the clone holds the benchmark sets
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "facqa" / "corpus.jsonl"
+CORPUS = Path(__file__).resolve().parents[1] / "bench" / "facqa" / "corpus.jsonl"
 
 
 class Clock:

@@ -11,8 +11,8 @@ Passage states are built (``warm``) just before a question's timed answers, so t
 first-token numbers are those of a warmed cache; the build cost is reported separately.
 
     .venv/bin/python benchmarks/bench_modes.py \\
-        --set seeds=/tmp/kv_idx:tests/data/seeds_dev.jsonl \\
-        --set facqa=/tmp/kv_facqa_idx:../shared/bench/facqa/dev.jsonl:60 \\
+        --set seeds=/tmp/kv_idx:bench/seeds/dev.jsonl \\
+        --set facqa=/tmp/kv_facqa_idx:bench/facqa/dev.jsonl:60 \\
         --modes full,cached [--model qwen2.5-coder-1.5b] [--threads 2] [--json out.json]
 
 Modes: ``full``; ``cached`` (labels fresh, "(title) text" from the state); ``cached-title``
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="print every answer")
     args = parser.parse_args(argv)
     sets = args.set or [
-        f"seeds=/tmp/kv_idx:{Path(__file__).resolve().parents[1] / 'tests/data/seeds_dev.jsonl'}",
+        f"seeds=/tmp/kv_idx:{Path(__file__).resolve().parents[1] / 'bench/seeds/dev.jsonl'}",
     ]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in ("full", "full-last") and m not in CACHED_MODES]

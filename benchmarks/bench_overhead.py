@@ -73,9 +73,7 @@ def pct(a: float, b: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, default=ROOT / "index")
-    parser.add_argument(
-        "--questions", type=Path, default=ROOT.parent / "shared/bench/seeds/dev.jsonl"
-    )
+    parser.add_argument("--questions", type=Path, default=ROOT / "bench/seeds/dev.jsonl")
     parser.add_argument("--mode", default="full", choices=["full", "auto", "cached"])
     parser.add_argument("--repeat", type=int, default=1, help="passes over the question set")
     parser.add_argument("--limit", type=int, default=None)

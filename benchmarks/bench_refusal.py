@@ -9,9 +9,9 @@ many ``refuse`` questions would be refused before the model (recall) and how man
 ones (false refusals). No LLM runs: it takes a few seconds per hundred questions.
 
     .venv/bin/python benchmarks/bench_refusal.py \\
-        --set seeds=index:../shared/bench/seeds/dev.jsonl \\
-        --set unanswerable=/tmp/idx_fu:../shared/bench/facqa_unanswerable/dev.jsonl \\
-        --set facqa=/tmp/idx_facqa:../shared/bench/facqa/dev.jsonl
+        --set seeds=index:bench/seeds/dev.jsonl \\
+        --set unanswerable=/tmp/idx_fu:bench/facqa_unanswerable/dev.jsonl \\
+        --set facqa=/tmp/idx_facqa:bench/facqa/dev.jsonl
 """
 
 from __future__ import annotations

@@ -4,39 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from rag.citations import CheckedAnswer, Citation
+from rag.citations import CheckedAnswer
 from rag.errors import InputError
-from rag.retrieve import Hit
 from rag.settings import Settings, get_settings
+from rag.types import Answer, Citation, Hit, Sources
 
 __all__ = ["Answer", "Citation", "Sources", "ask", "ask_stream"]
-
-
-@dataclass
-class Sources:
-    """First event of a stream: the passages given to the model, numbered from 1."""
-
-    hits: list[Hit]
-
-
-@dataclass
-class Answer:
-    """The final answer with its citations, the passages it was given and its timings."""
-
-    question: str
-    text: str
-    citations: list[Citation] = field(default_factory=list)
-    sources: list[Hit] = field(default_factory=list)
-    refused: bool = False
-    retrieve_s: float = 0.0
-    first_token_s: float = 0.0
-    total_s: float = 0.0
-    tokens: int = 0
-    search_query: str = ""
-    model_text: str = ""
 
 
 def _settings(overrides: dict[str, Any]) -> Settings:

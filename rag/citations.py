@@ -16,29 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.analyzer import get_analyzer
-from rag.retrieve import Hit
 from rag.support import Claim, claim_of, shared, supports
+from rag.types import Citation, Hit
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _MARK = re.compile(r"\s*\[(\d+)\]")
-
-
-@dataclass
-class Citation:
-    """A checked citation: passage [n] and the exact span of its document that supports the
-    sentence citing it (``start``/``end`` are offsets in the document's cleaned text)."""
-
-    n: int
-    doc_id: str
-    title: str
-    chunk_id: str
-    start: int
-    end: int
-    quote: str
-    url: str | None = None
-    date: str | None = None
 
 
 @dataclass

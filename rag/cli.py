@@ -211,15 +211,6 @@ def eval_cmd(
         json_out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
 
-def main() -> None:
-    """Console entry point."""
-    cli(prog_name="rag")
-
-
-if __name__ == "__main__":
-    main()
-
-
 def _answer_overrides(ctx: click.Context, **given: Any) -> dict[str, Any]:
     return _settings(ctx, **given).model_dump()
 
@@ -242,8 +233,6 @@ def ask(
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the articles, streaming, then list the sources."""
-    from dataclasses import asdict
-
     from rag.answer import Answer, ask_stream
     from rag.chat import print_sources, stream_answer
 
@@ -251,7 +240,7 @@ def ask(
     events = ask_stream(question, None, **overrides)
     if as_json:
         answer = [e for e in events if isinstance(e, Answer)][-1]
-        click.echo(json.dumps(asdict(answer), ensure_ascii=False, indent=1))
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
         return
     answer = stream_answer(events)
     if answer is not None:
@@ -311,3 +300,12 @@ def serve(
     from ui.app import launch
 
     launch(_settings(ctx, index_dir=index_dir, host=host, port=port, model=model))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="rag")
+
+
+if __name__ == "__main__":
+    main()

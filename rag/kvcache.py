@@ -48,8 +48,8 @@ from rag.errors import ModelError
 
 if TYPE_CHECKING:
     from rag.llm import LLM, LlamaCppLLM, Message
-    from rag.retrieve import Hit
     from rag.settings import Settings
+    from rag.types import Hit
 
 FORMAT_VERSION = 1
 MODES = ("auto", "cached", "full")
@@ -998,7 +998,7 @@ def answer_stream(
 def index_passages(index_dir: Path | str, embed_model: str | None = None) -> list[str]:
     """The body (``format_passage`` without its label) of every chunk of an index."""
     from rag.index import Index
-    from rag.retrieve import Hit
+    from rag.types import Hit
 
     index = Index.load(Path(index_dir), embed_model)
     bodies = []

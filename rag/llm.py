@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ModelError
+from rag.types import Message
 
 if TYPE_CHECKING:
     from rag.settings import Settings
 
-Message = dict[str, str]
 
 # Qwen-style templates wrap each message in "<|im_start|>role\n ... <|im_end|>\n".
 _MESSAGE_OVERHEAD = 5

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from rag.retrieve import Hit
+from rag.types import Hit
 
 NOT_FOUND = "NOT_FOUND"
 

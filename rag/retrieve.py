@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.settings import Settings
-
-
-@dataclass
-class Hit:
-    """One retrieved passage: the chunk, where it sits in its document, and how it scored."""
-
-    chunk_id: str
-    doc_id: str
-    text: str
-    start: int
-    end: int
-    score: float
-    title: str = ""
-    url: str | None = None
-    date: str | None = None
-    dense_score: float | None = None
-    bm25_score: float | None = None
-    meta: dict[str, str] = field(default_factory=dict)
+from rag.types import Hit
 
 
 class Retriever:

@@ -18,8 +18,8 @@ from rag.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-# A copy of ../shared/bench/seeds/dev.jsonl: the project carries every file its tests need.
-SEED_QUESTIONS = ROOT / "tests" / "data" / "seeds_dev.jsonl"
+# The project carries every file its tests need (bench/README.md).
+SEED_QUESTIONS = ROOT / "bench" / "seeds" / "dev.jsonl"
 FAKE = "fake/hashed-bow-64"
 OTHER_FAKE = "fake/other-embedder"
 

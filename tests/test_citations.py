@@ -20,7 +20,7 @@ from rag.prompt import (
     key_sentences,
     rewrite_follow_up,
 )
-from rag.retrieve import Hit
+from rag.types import Hit
 
 TEXT_A = (
     "Aliansi Pasifik terdiri dari 4 negara yaitu Chile, Kolombia, Meksiko, dan Peru. "

@@ -20,8 +20,8 @@ from rag.kvcache import (
 from rag.llm import LLM, LlamaCppLLM, Message, get_llm
 from rag.models import BUILTIN_MODELS, builtin_path, parts_installed
 from rag.prompt import SYSTEM_PROMPT, build_messages
-from rag.retrieve import Hit
 from rag.settings import Settings, get_settings
+from rag.types import Hit
 
 SMALL = "qwen2.5-coder-0.5b"
 CAPITAL = Hit(

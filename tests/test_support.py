@@ -7,8 +7,8 @@ import pytest
 
 from rag.citations import check_citations, judge
 from rag.evidence import best_sentence, rank_sentences
-from rag.retrieve import Hit
 from rag.support import claim_of, numbers, supports
+from rag.types import Hit
 
 GDP = (
     "Aliansi Pasifik memiliki PDB per kapita sebesar USD 9.660. "

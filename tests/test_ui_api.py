@@ -22,8 +22,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from rag.answer import Answer, Citation, Sources  # noqa: E402
 from rag.errors import ModelError  # noqa: E402
-from rag.retrieve import Hit  # noqa: E402
 from rag.settings import Settings, get_settings  # noqa: E402
+from rag.types import Hit  # noqa: E402
 from ui import app as ui  # noqa: E402
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

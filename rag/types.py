@@ -1,0 +1,72 @@
+"""The types every stage shares: a retrieved passage, a chat message, a checked citation and
+the answer ``ask()`` returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Message = dict[str, str]
+"""One chat message: ``{"role": "system" | "user" | "assistant", "content": ...}``."""
+
+
+@dataclass
+class Hit:
+    """One retrieved passage: the chunk, where it sits in its document, and how it scored."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    score: float
+    title: str = ""
+    url: str | None = None
+    date: str | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+
+@dataclass
+class Citation:
+    """A checked citation: passage [n] and the exact span of its document that supports the
+    sentence citing it (``start``/``end`` are offsets in the document's cleaned text)."""
+
+    n: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    start: int
+    end: int
+    quote: str
+    url: str | None = None
+    date: str | None = None
+
+
+@dataclass
+class Sources:
+    """First event of a stream: the passages given to the model, numbered from 1."""
+
+    hits: list[Hit]
+
+
+@dataclass
+class Answer:
+    """The final answer with its citations, the passages it was given and its timings."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    sources: list[Hit] = field(default_factory=list)
+    refused: bool = False
+    retrieve_s: float = 0.0
+    first_token_s: float = 0.0
+    total_s: float = 0.0
+    tokens: int = 0
+    search_query: str = ""
+    model_text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer as plain JSON-ready data: what ``rag ask --json`` prints and the web
+        API returns."""
+        return asdict(self)
