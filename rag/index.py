@@ -16,7 +16,6 @@ Every write builds a sibling temporary folder and swaps it in with a rename.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexStateError
+from rag.fileio import sha256_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,14 +74,6 @@ class IndexData:
     rows: list[ChunkRow]
     texts: dict[str, str]
     vectors: np.ndarray
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def choose_index_type(requested: str, n: int, threshold: int) -> str:
@@ -257,7 +249,7 @@ class Index:
             file = path / name
             if not file.is_file() or file.stat().st_size != meta["size"]:
                 raise IndexStateError(f"index file {file} is missing or truncated; {rebuild}")
-            if meta["size"] < _SMALL_FILE and _sha256(file) != meta["sha256"]:
+            if meta["size"] < _SMALL_FILE and sha256_file(file) != meta["sha256"]:
                 raise IndexStateError(f"index file {file} is corrupt; {rebuild}")
         try:
             return cls._read(path, manifest)
@@ -327,7 +319,7 @@ def write_index(path: Path | str, data: IndexData, previous: Index | None = None
         bm25 = build_bm25(data.rows)
         bm25.save(str(tmp / "bm25"))
         files = {
-            p.relative_to(tmp).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+            p.relative_to(tmp).as_posix(): {"size": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(tmp.rglob("*"))
             if p.is_file()
         }

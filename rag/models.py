@@ -22,6 +22,7 @@ Command line (used by ``make setup``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -30,11 +31,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
+from rag import fileio
 from rag.errors import ModelError
 
 if TYPE_CHECKING:
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
 GGUF_MAGIC = b"GGUF"
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 SIDECAR_SUFFIX = ".verified"
-_CHUNK = 8 * 1024 * 1024
 # A file modified within this window before it was hashed could change again inside the same
 # timestamp tick without its mtime moving, so such a check is not cached ("racy" like git's).
 _RACY_NS = 2_000_000_000
@@ -207,7 +208,7 @@ def assemble(
             for part in parts:
                 try:
                     with open(part, "rb") as src:
-                        for block in _blocks(src):
+                        for block in iter(lambda: src.read(fileio.BLOCK_BYTES), b""):
                             written += len(block)
                             if written > size:
                                 raise ModelError(
@@ -247,36 +248,21 @@ def assemble(
     return dest
 
 
-def _blocks(f: BinaryIO) -> Iterator[bytes]:
-    while block := f.read(_CHUNK):
-        yield block
-
-
-# ---------------------------------------------------------------- verification
-
-
 def sha256_file(path: Path, *, progress: bool = False) -> str:
     """Hex sha256 of a file (with a tqdm bar on stderr when ``progress``)."""
     from tqdm import tqdm
 
-    digest = hashlib.sha256()
-    with (
-        open(path, "rb") as f,
-        tqdm(
-            total=path.stat().st_size,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=f"verifying {path.name}",
-            disable=not progress,
-            file=sys.stderr,
-            leave=False,
-        ) as bar,
-    ):
-        for block in _blocks(f):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
+    with tqdm(
+        total=path.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=f"verifying {path.name}",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
+        return fileio.sha256_file(path, bar.update)
 
 
 def _sidecar(path: Path) -> Path:
@@ -296,13 +282,8 @@ def _write_sidecar(path: Path, sha256: str, *, verified_at_ns: int) -> None:
     if st.st_mtime_ns > verified_at_ns - _RACY_NS:
         return
     record = {**_key(st), "sha256": sha256, "verified_at_ns": verified_at_ns}
-    side = _sidecar(path)
-    tmp = side.with_name(side.name + f".{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, side)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only folder only costs a rehash next time
+    with contextlib.suppress(OSError):  # a read-only folder only costs a rehash next time
+        fileio.atomic_write(_sidecar(path), json.dumps(record))
 
 
 def cached_verification(path: Path, sha256: str) -> bool:

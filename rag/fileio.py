@@ -1,0 +1,40 @@
+"""Files written whole or not at all, and their sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+BLOCK_BYTES = 8 * 1024 * 1024
+
+
+def atomic_write(path: Path, data: bytes | str, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so
+    a reader sees the old file or the new one, never half of one. The temporary file is
+    removed when the write fails (the error is raised)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        tmp.write_bytes(blob)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def sha256_file(path: Path, on_block: Callable[[int], object] | None = None) -> str:
+    """Hex sha256 of a file, read in blocks; ``on_block(n)`` is told each block's size (for
+    a progress bar)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK_BYTES):
+            digest.update(block)
+            if on_block is not None:
+                on_block(len(block))
+    return digest.hexdigest()
