@@ -56,12 +56,9 @@ def from_source(index: Any, doc_id: str, question: dict[str, Any]) -> bool:
 
 
 def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    values = sorted(values)
-    pos = (len(values) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+    import numpy as np
+
+    return float(np.percentile(values, q * 100)) if values else 0.0
 
 
 def run_eval(
