@@ -6,11 +6,10 @@ words mostly pass through unchanged; stems are cached because Sastrawi is slow (
 
 from __future__ import annotations
 
-import re
 import threading
 from functools import lru_cache
 
-_TOKEN = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*", re.UNICODE)
+from rag.text import TOKEN
 
 _INDONESIAN_EXTRA = frozenset(
     [
@@ -96,7 +95,7 @@ class Analyzer:
     def tokens(self, text: str) -> list[str]:
         """The BM25 terms of ``text``."""
         out = []
-        for match in _TOKEN.finditer(text.lower()):
+        for match in TOKEN.finditer(text.lower()):
             word = match.group()
             if word in self._stops:
                 continue

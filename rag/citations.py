@@ -17,12 +17,14 @@ from dataclasses import dataclass
 
 from rag.analyzer import get_analyzer
 from rag.support import Claim, claim_of, shared, supports
+from rag.text import (
+    ANSWER_SENTENCE_BREAK,
+    CITATION,
+    CITATION_GROUP,
+    CITATIONS_AFTER_STOP,
+    WORD_OR_NUMBER,
+)
 from rag.types import Citation, Hit
-
-_GROUP = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
-_MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_MARK = re.compile(r"\s*\[(\d+)\]")
 
 
 @dataclass
@@ -56,9 +58,11 @@ def _best_quote(claim: Claim, claim_tokens: set[str], hit: Hit, same: bool) -> t
 
 def split_sentences(text: str) -> list[str]:
     """Answer sentences, each keeping the [n] markers written at its end."""
-    text = _GROUP.sub(lambda m: "".join(f"[{n}]" for n in re.split(r"\s*[,;]\s*", m[1])), text)
-    text = _MARKERS_AFTER_STOP.sub(lambda m: f"{m[2]}{m[1]}", text)
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    text = CITATION_GROUP.sub(
+        lambda m: "".join(f"[{n}]" for n in re.split(r"\s*[,;]\s*", m[1])), text
+    )
+    text = CITATIONS_AFTER_STOP.sub(lambda m: f"{m[2]}{m[1]}", text)
+    return [s.strip() for s in ANSWER_SENTENCE_BREAK.split(text) if s.strip()]
 
 
 def _support_of(claim: Claim, cited: list[int], evidence: list[str], same: list[bool]) -> list[int]:
@@ -85,16 +89,18 @@ def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> Che
 
     evidence = [f"{h.title} {h.text}" for h in hits]
     # the prompt asks for the answer in the question's language
-    language = detect_language(question or _MARK.sub(" ", answer))
+    language = detect_language(question or CITATION.sub(" ", answer))
     same = [detect_language(e) == language for e in evidence]
     out_sentences: list[str] = []
     citations: list[Citation] = []
     seen: set[tuple[int, int, int]] = set()
     for sentence in split_sentences(answer):
         cited = [
-            n for n in dict.fromkeys(int(n) for n in _MARK.findall(sentence)) if 1 <= n <= len(hits)
+            n
+            for n in dict.fromkeys(int(n) for n in CITATION.findall(sentence))
+            if 1 <= n <= len(hits)
         ]
-        claim_text = _MARK.sub("", sentence).strip()
+        claim_text = CITATION.sub("", sentence).strip()
         claim = claim_of(claim_text, question)
         keep = [] if claim.empty else _support_of(claim, cited, evidence, same)
         if not keep:
@@ -153,9 +159,6 @@ def snap_names(answer: str, hits: Sequence[Hit]) -> str:
     return re.sub(r"\b[A-Z][\w-]+", fix, answer)
 
 
-_WORDS = re.compile(r"[^\W_]+(?:[.,/-]\d+)*", re.UNICODE)
-
-
 def restates_question(answer: str, question: str, *, partial: bool = False) -> bool:
     """True while ``answer`` only echoes ``question``: at most one word not in the question,
     and no new number or name. Small models sometimes copy the question instead of answering
@@ -163,8 +166,8 @@ def restates_question(answer: str, question: str, *, partial: bool = False) -> b
     last word may be cut (a token like "Dar" of "Dari") and is not judged yet."""
     if partial:
         answer = re.sub(r"[^\W_]+$", "", answer)
-    asked = {w.lower() for w in _WORDS.findall(question)}
-    words = _WORDS.findall(_MARK.sub(" ", answer))
+    asked = {w.lower() for w in WORD_OR_NUMBER.findall(question)}
+    words = WORD_OR_NUMBER.findall(CITATION.sub(" ", answer))
     new = [(i, w) for i, w in enumerate(words) if w.lower() not in asked]
     if len(new) > 1:
         return False

@@ -8,10 +8,11 @@ shared term counts its weight (inverse document frequency from the index, or 1).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+from rag.text import PASSAGE_SENTENCE_BREAK
 
 # Words that frame a question rather than name what it asks about ("Siapa nama ...", "Di
 # mana letak ...", "Tanggal berapa ..."): a passage holding the answer rarely repeats them.
@@ -19,14 +20,13 @@ _QUESTION_FRAME = (
     "nama namanya mana dimanakah manakah letak lokasi tanggal jenis judul sebutkan disebut "
     "name named located location date kind type title called"
 )
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?\u201d\"])\s+|\n+")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a passage, whitespace trimmed."""
     spans = []
     pos = 0
-    for m in _SENTENCE_BREAK.finditer(text):
+    for m in PASSAGE_SENTENCE_BREAK.finditer(text):
         spans.append((pos, m.start()))
         pos = m.end()
     spans.append((pos, len(text)))

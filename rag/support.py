@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.analyzer import get_analyzer
+from rag.text import NAME, NUMBER, WORD
 
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 # Passages write small numbers out ("tiga danau"); the model often answers in digits.
 _NUMBER_WORDS = {
     w: str(n)
@@ -41,8 +41,6 @@ _NUMBER_WORDS = {
     )
     for w in words.split()
 }
-_NAME = re.compile(r"(?<![\w-])[A-Z][\w-]*[A-Za-z0-9]")
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Words that talk about the answer instead of saying something (both languages).
 _META_WORDS = (
     "passage passages stated states mentioned mention mentions article articles text source "
@@ -72,14 +70,14 @@ def numbers(text: str) -> set[str]:
     """The numbers of ``text`` as digit strings: "9.660", "9,660" and "9660" are one number,
     "08" and "8" too."""
     out = set()
-    for match in _NUMBER.finditer(text):
+    for match in NUMBER.finditer(text):
         digits = re.sub(r"\D", "", match.group())
         out.add(digits.lstrip("0") or "0")
     return out
 
 
 def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)}
+    return {w.lower() for w in WORD.findall(text)}
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,7 @@ def claim_of(sentence: str, question: str = "") -> Claim:
     analyzer = get_analyzer()
     not_names = _words(question) | _CALENDAR
     names = set()
-    for i, match in enumerate(_NAME.finditer(sentence)):
+    for i, match in enumerate(NAME.finditer(sentence)):
         if match.start() == 0 and i == 0:
             continue  # a sentence's first word is capitalised anyway
         for part in match.group().split("-"):

@@ -1,0 +1,40 @@
+"""The patterns that read text, in one place: words, numbers, names, sentence breaks and the
+[n] citation markers. Each pattern says what it matches; the modules that read text import
+them from here."""
+
+from __future__ import annotations
+
+import re
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+"""A run of letters and digits."""
+
+LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
+"""A run of letters only (for counting words and guessing the language)."""
+
+TOKEN = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*", re.UNICODE)
+"""An analyzer token: a word, with its inner hyphens and apostrophes ("kerja-sama", "don't")."""
+
+WORD_OR_NUMBER = re.compile(r"[^\W_]+(?:[.,/-]\d+)*", re.UNICODE)
+"""A word, or a number with its inner separators ("9.660", "20/08/2021") kept whole."""
+
+NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+"""A number as written, separators included ("9.660", "3,5", "14:00")."""
+
+NAME = re.compile(r"(?<![\w-])[A-Z][\w-]*[A-Za-z0-9]")
+"""A capitalised word of two or more characters: a name, or a sentence's first word."""
+
+PASSAGE_SENTENCE_BREAK = re.compile(r"(?<=[.!?\u201d\"])\s+|\n+")
+"""Where a passage's sentences end (after closing quotes too)."""
+
+ANSWER_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+"""Where an answer's sentences end (markers are first moved before the full stop)."""
+
+CITATION = re.compile(r"\s*\[(\d+)\]")
+"""One citation marker "[n]", with the space before it."""
+
+CITATION_GROUP = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+"""A marker that may cite several passages: "[1, 3]", "[2;4]"."""
+
+CITATIONS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
+"""Markers written after a sentence's full stop ("... 2015. [1]")."""
