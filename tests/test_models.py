@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from rag import models
 from rag.errors import ModelError
 from rag.models import (
     BUILTIN_MODELS,
     BuiltinModel,
     assemble,
+    assembly,
     check_gguf,
     ensure_builtin,
     find_parts,
@@ -21,6 +21,7 @@ from rag.models import (
     model_status,
     parts_installed,
     resolve_model,
+    verify,
     verify_file,
 )
 from rag.settings import get_settings
@@ -131,7 +132,7 @@ def test_resolve_model_assembles_a_builtin_once(
 ) -> None:
     model = _fake_model(parts)
     monkeypatch.setitem(BUILTIN_MODELS, model.name, model)
-    monkeypatch.setattr(models, "find_parts", lambda m: parts if m is model else find_parts(m))
+    monkeypatch.setattr(assembly, "find_parts", lambda m: parts if m is model else find_parts(m))
     settings = get_settings(model=model.name, model_dir=tmp_path / "models")
 
     path = resolve_model(settings, progress=False)
@@ -160,14 +161,14 @@ def test_sidecar_cache_skips_hashing_until_the_file_changes(
 ) -> None:
     _, size, sha = _expected(parts)
     dest = assemble(parts, tmp_path / "model.gguf", size=size, sha256=sha)
-    real_sha256_file = models.sha256_file
+    real_sha256_file = verify.sha256_file
     calls: list[Path] = []
 
     def counting_sha256_file(path: Path, *, progress: bool = False) -> str:
         calls.append(path)
         return real_sha256_file(path, progress=progress)
 
-    monkeypatch.setattr(models, "sha256_file", counting_sha256_file)
+    monkeypatch.setattr(verify, "sha256_file", counting_sha256_file)
 
     assert verify_file(dest, size=size, sha256=sha) is True
     assert calls == []
@@ -187,7 +188,7 @@ def test_sidecar_is_dropped_when_the_file_is_truncated(parts: list[Path], tmp_pa
 
     with pytest.raises(ModelError, match="truncated"):
         verify_file(dest, size=size, sha256=sha)
-    assert not models._sidecar(dest).exists()
+    assert not verify._sidecar(dest).exists()
 
 
 def test_force_rehashes_despite_the_cache(
