@@ -22,9 +22,12 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from rag.answer import Answer, Citation, Sources  # noqa: E402
 from rag.errors import ModelError  # noqa: E402
+from rag.library import Library  # noqa: E402
 from rag.settings import Settings, get_settings  # noqa: E402
 from rag.types import Hit  # noqa: E402
 from ui import app as ui  # noqa: E402
+from ui.examples import example_questions  # noqa: E402
+from ui.uploads import upload_dir  # noqa: E402
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 DOC = (
@@ -124,6 +127,9 @@ def _texts(chat: list[dict[str, Any]], role: str) -> list[str]:
 def test_ask_returns_answer_with_citations(scripted: tuple[ScriptedAsk, str]) -> None:
     _, url = scripted
     result = Client(url, verbose=False).predict("Siapa anggota Aliansi Pasifik?", api_name="/ask")
+    # The same JSON as `rag ask --json`: Answer.to_dict().
+    assert set(result) == set(Answer(question="", text="").to_dict())
+    assert result["question"] == "Siapa anggota Aliansi Pasifik?"
     assert result["refused"] is False
     assert "[1]" in result["text"]
     assert result["citations"][0]["n"] == 1
@@ -264,94 +270,6 @@ def test_unexpected_error_hides_internals(scripted: tuple[ScriptedAsk, str]) -> 
     assert "internal detail" not in answer
 
 
-# --- rendering and upload checks (no server) -------------------------------------------------
-
-
-def _hit(text: str, start: int, doc_id: str = "d.txt") -> Hit:
-    return Hit(f"{doc_id}#0", doc_id, text, start, start + len(text), 1.0, title="T")
-
-
-def test_citation_links_only_for_shown_passages() -> None:
-    out = ui.link_citations("A [1] B [2, 3] C [9] <b>", 4, {1, 2, 3})
-    assert '<a class="rag-cite" href="#rag-src-4-1" data-n="1">[1]</a>' in out
-    assert 'href="#rag-src-4-2"' in out and 'href="#rag-src-4-3"' in out
-    assert "[9]" in out and "rag-src-4-9" not in out
-    assert "&lt;b&gt;" in out
-
-
-def test_quote_outside_the_chunk_widens_the_excerpt() -> None:
-    doc = "Kalimat satu. Kalimat dua berlanjut. Kalimat tiga."
-    hit = _hit(doc[14:36], 14)  # "Kalimat dua berlanjut."
-    cite = Citation(1, "d.txt", "T", "d.txt#0", 0, 36, doc[0:36])
-    out = ui.render_passage(hit, [cite], lambda _id: doc)
-    assert out == '<p class="rag-src-text"><mark>Kalimat satu. Kalimat dua berlanjut.</mark></p>'
-    # Without the document text the quote is still shown, next to the chunk.
-    out = ui.render_passage(hit, [cite], lambda _id: None)
-    assert out.startswith('<p class="rag-src-text">Kalimat dua berlanjut.</p>')
-    assert "<mark>Kalimat satu. Kalimat dua berlanjut.</mark>" in out
-
-
-def test_quote_with_stale_offsets_is_found_by_text() -> None:
-    hit = _hit("Awal. Inti kutipan. Akhir.", 100)
-    cite = Citation(1, "d.txt", "T", "d.txt#0", 0, 5, "Inti kutipan.")
-    out = ui.render_passage(hit, [cite], lambda _id: None)
-    assert "Awal. <mark>Inti kutipan.</mark> Akhir." in out
-
-
-@pytest.mark.parametrize(
-    ("sent", "stored"),
-    [
-        ("../../etc/evil.txt", "evil.txt"),
-        ("..\\..\\win\\evil.md", "evil.md"),
-        (".hidden.html", "hidden.html"),
-        ("a b<c>|d.TXT", "a_b_c_d.txt"),
-        ("/abs/path/x.jsonl", "x.jsonl"),
-        ("....", "upload"),
-    ],
-)
-def test_upload_names_cannot_escape(sent: str, stored: str) -> None:
-    assert ui.safe_upload_name(sent) == stored
-
-
-def test_store_uploads_stays_in_folder_and_rolls_back(tmp_path: Path) -> None:
-    folder = tmp_path / "index-uploads"
-    src = tmp_path / "src.txt"
-    src.write_text("baru", encoding="utf-8")
-    folder.mkdir()
-    (folder / "old.txt").write_text("lama", encoding="utf-8")
-    stored, undo = ui.store_uploads(
-        [(src, "../../../old.txt"), (src, "../x/new.txt"), (src, "new.txt")], folder
-    )
-    assert [p.name for p in stored] == ["old.txt", "new.txt", "new-2.txt"]
-    assert all(p.parent == folder.resolve() for p in stored)
-    assert (folder / "old.txt").read_text(encoding="utf-8") == "baru"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["index-uploads", "src.txt"]
-    undo()
-    assert (folder / "old.txt").read_text(encoding="utf-8") == "lama"
-    assert sorted(p.name for p in folder.iterdir()) == ["old.txt"]
-
-
-def test_check_upload_rejects_bad_files(tmp_path: Path) -> None:
-    ok = tmp_path / "ok.md"
-    ok.write_text("# Judul\n\nIsi.", encoding="utf-8")
-    big = tmp_path / "big.txt"
-    big.write_bytes(b"a" * 2001)
-    binary = tmp_path / "bin.txt"
-    binary.write_bytes(b"\x00\x01PNG")
-    empty = tmp_path / "empty.txt"
-    empty.write_bytes(b"")
-    assert ui.check_upload(ok, "ok.md", 2000) is None
-    assert ui.check_upload(ok, "ok.exe", 2000) == ("bad_type", {"name": "ok.exe"})
-    assert ui.check_upload(big, "big.txt", 2000)[0] == "too_big"
-    assert ui.check_upload(binary, "bin.txt", 2000)[0] == "binary"
-    assert ui.check_upload(empty, "empty.txt", 2000)[0] == "empty"
-
-
-def test_labels_exist_in_both_languages() -> None:
-    assert set(ui.TEXTS["id"]) == set(ui.TEXTS["en"])
-    assert ui.TEXTS["id"]["send"] != ui.TEXTS["en"]["send"]
-
-
 # --- articles: real ingest into a temporary index --------------------------------------------
 
 
@@ -386,7 +304,7 @@ def test_upload_adds_an_article_and_remove_deletes_it(
     client = Client(url, verbose=False)
     out = client.predict([handle_file(str(path))], "en", api_name="/add_articles")
     assert "1 added" in out[0], out[0]
-    stored = ui.upload_dir(settings) / "festival_layang.txt"
+    stored = upload_dir(settings) / "festival_layang.txt"
     assert stored.is_file()
     assert "festival_layang.txt" in _doc_ids(settings)
     table = out[1]
@@ -415,7 +333,7 @@ def test_bad_upload_changes_nothing(articles: tuple[Settings, str], tmp_path: Pa
         client.predict([handle_file(str(big))], "en", api_name="/add_articles")
 
     assert _doc_ids(settings) == before
-    folder = ui.upload_dir(settings)
+    folder = upload_dir(settings)
     assert not folder.exists() or not any(folder.iterdir())
 
 
@@ -423,8 +341,7 @@ def test_examples_follow_the_index(articles: tuple[Settings, str], tmp_path: Pat
     from rag.ingest import ingest
 
     settings, _ = articles
-    library = ui._Library(settings)
-    found = ui.example_questions(library, "id")
+    found = example_questions(Library(settings), "id")
     assert "Negara apa saja yang menjadi anggota Aliansi Pasifik?" in found
     assert any("INFID" in q for q in found)
     assert not any("Migration Governance" in q for q in found)  # that seed is not indexed
@@ -433,7 +350,7 @@ def test_examples_follow_the_index(articles: tuple[Settings, str], tmp_path: Pat
     article = tmp_path / "kopi.md"
     article.write_text("# Harga kopi naik\n\nHarga kopi naik 10 persen.", encoding="utf-8")
     ingest([article], other)
-    found = ui.example_questions(ui._Library(other), "en")
+    found = example_questions(Library(other), "en")
     assert found == ['What does the article "Harga kopi naik" report?']
 
 

@@ -191,6 +191,7 @@ def page(browser: Any, scripted_url: str) -> Iterator[Page]:
 
 def test_seed_question_streams_cites_and_scrolls_to_source(page: Page) -> None:
     pg = page.page
+    assert pg.locator("button[role=tab]").all_inner_texts() == ["Tanya jawab", "Artikel"]
     examples = pg.locator("#rag-examples")
     for q in (Q_ALIANSI, Q_HOTEL, Q_INFID):
         examples.get_by_text(q).wait_for(timeout=30_000)

@@ -1,0 +1,196 @@
+"""The articles tab: the indexed documents, adding files and removing documents; and the
+``/add_articles`` and ``/remove_articles`` API.
+
+The documents come from :class:`rag.library.Library`; uploads are checked and stored by
+:mod:`ui.uploads` and undone when indexing them fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from rag.errors import RagError
+from rag.library import Library
+from ui.render import note_html, status_html
+from ui.texts import texts
+from ui.uploads import UPLOAD_SUFFIXES, discard_unused, first_problem, store_uploads, upload_dir
+
+log = logging.getLogger(__name__)
+
+Updates = tuple[Any, ...]
+SUMMARY_FIELDS = ("added", "updated", "unchanged", "documents", "chunks")
+_PROGRESS = gr.Progress()  # gradio finds the progress parameter by this default
+
+
+class ArticlesTab:
+    """Builds the articles tab inside an open ``gr.Blocks`` and wires its events.
+
+    Adding or removing articles also refreshes views outside the tab (the example questions,
+    the chat's hint): ``wire`` takes those components and the function that renders them.
+    """
+
+    def __init__(self, library: Library, max_bytes: int) -> None:
+        self.library = library
+        self.settings = library.settings
+        self.max_bytes = max_bytes
+
+    @property
+    def upload_label_mb(self) -> str:
+        """The per-file limit in MB as shown in the upload label."""
+        return f"{self.max_bytes / 1e6:g}"
+
+    def build(self, lang: str) -> gr.Tab:
+        """Lay the tab out (inside ``gr.Tabs``); returns it."""
+        t = texts(lang)
+        with gr.Tab(t["tab_articles"], id="articles", elem_id="rag-tab-articles") as self.tab:
+            self.title = gr.Markdown(f"### {t['docs']}")
+            self.note = gr.HTML("", elem_id="rag-docs-note", js_on_load=None)
+            self.table = gr.Dataframe(
+                headers=self._headers(t),
+                datatype=["str", "str", "number", "str"],
+                interactive=False,
+                wrap=True,
+                elem_id="rag-docs",
+            )
+            self.refresh = gr.Button(t["refresh"], size="sm")
+            with gr.Row(equal_height=False):
+                with gr.Column():
+                    self.upload = gr.File(
+                        label=t["upload"].format(mb=self.upload_label_mb),
+                        file_count="multiple",
+                        file_types=list(UPLOAD_SUFFIXES),
+                        type="filepath",
+                        elem_id="rag-upload",
+                    )
+                    self.add = gr.Button(t["add"], variant="primary", elem_id="rag-add")
+                with gr.Column():
+                    self.remove_pick = gr.Dropdown(
+                        choices=[],
+                        multiselect=True,
+                        label=t["remove_pick"],
+                        elem_id="rag-remove-pick",
+                    )
+                    self.remove = gr.Button(t["remove"], variant="stop", elem_id="rag-remove")
+            self.status = gr.HTML("", elem_id="rag-docs-status", js_on_load=None)
+        return self.tab
+
+    @staticmethod
+    def _headers(t: dict[str, str]) -> list[str]:
+        return [t["col_title"], t["col_date"], t["col_chunks"], t["col_id"]]
+
+    def wire(self, lang: gr.Radio, outputs: list[Any], views: Callable[[str], Updates]) -> None:
+        """Connect the tab's events. ``views(lang)`` renders ``outputs`` (this tab's table,
+        picker and note among them) after every change to the index."""
+        self._views = views
+        self._count = len(outputs)
+        self.refresh.click(views, [lang], outputs, api_visibility="private")
+        writes: dict[str, Any] = {"concurrency_id": "index-write", "concurrency_limit": 1}
+        self.add.click(
+            self.add_files,
+            [self.upload, lang],
+            [self.status, *outputs, self.upload],
+            api_name="add_articles",
+            **writes,
+        )
+        self.remove.click(
+            self.remove_docs,
+            [self.remove_pick, lang],
+            [self.status, *outputs],
+            api_name="remove_articles",
+            **writes,
+        )
+
+    # --- views -------------------------------------------------------------------------------
+
+    def views(self, lang: str) -> tuple[Any, Any, str]:
+        """The table of documents, the removal picker and the note above the table."""
+        import pandas as pd
+
+        t = texts(lang)
+        index, error = self.library.snapshot()
+        docs = index.documents() if index is not None else []
+        rows = [[d.title, d.date or "", d.chunks, d.id] for d in docs]
+        headers = self._headers(t)
+        if error and not self.library.has_index:
+            note = t["no_index"]
+        else:
+            note = error or t["docs_count"].format(n=len(docs))
+        choices = [(f"{d.title} — {d.id}", d.id) for d in docs]
+        return (
+            gr.Dataframe(value=pd.DataFrame(rows, columns=headers), headers=headers),
+            gr.Dropdown(choices=choices, value=[], label=t["remove_pick"]),
+            note_html(note),
+        )
+
+    def relabel_outputs(self) -> list[Any]:
+        """The components :meth:`relabel` updates, in its order."""
+        return [self.tab, self.title, self.upload, self.add, self.remove, self.refresh]
+
+    def relabel(self, lang: str) -> Updates:
+        """Every fixed label of the tab in ``lang`` (the table follows in :meth:`views`)."""
+        t = texts(lang)
+        return (
+            gr.Tab(label=t["tab_articles"]),
+            gr.Markdown(value=f"### {t['docs']}"),
+            gr.File(label=t["upload"].format(mb=self.upload_label_mb)),
+            gr.Button(value=t["add"]),
+            gr.Button(value=t["remove"]),
+            gr.Button(value=t["refresh"]),
+        )
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def _refused(self, message: str, extra: int = 0) -> Updates:
+        """A failure line; nothing else on the page changes."""
+        return (status_html(message, False), *[gr.skip()] * (self._count + extra))
+
+    def add_files(
+        self, files: list[str] | None, lang: str, progress: gr.Progress = _PROGRESS
+    ) -> Updates:
+        """Check, store and index the uploaded ``files``; on any failure nothing changes."""
+        t = texts(lang)
+        if not files:
+            return self._refused(t["pick_files"], extra=1)
+        items = [(Path(f), Path(f).name) for f in files]
+        problem = first_problem(items, self.max_bytes)
+        if problem is not None:
+            key, fields = problem
+            return self._refused(f"{t[key].format(**fields)} {t['unchanged_note']}", extra=1)
+
+        def report(done: int, total: int, stage: str) -> None:
+            if total:
+                progress((done, total), desc=f"{t['stage']}: {stage}")
+
+        with self.library.write_lock:
+            stored, undo = store_uploads(items, upload_dir(self.settings))
+            try:
+                progress(0, desc=t["stage"])
+                summary = self.library.add(stored, progress=report)
+            except RagError as exc:
+                undo()
+                return self._refused(f"{exc} {t['unchanged_note']}", extra=1)
+            except Exception as exc:
+                undo()
+                log.exception("ingesting uploads failed")
+                crash = t["unexpected"].format(kind=type(exc).__name__)
+                return self._refused(f"{crash} {t['unchanged_note']}", extra=1)
+        counts = {k: getattr(summary, k, 0) for k in SUMMARY_FIELDS}
+        return status_html(t["added"].format(**counts), True), *self._views(lang), None
+
+    def remove_docs(self, ids: list[str] | None, lang: str) -> Updates:
+        """Remove the documents ``ids``, and the uploaded files only they came from."""
+        t = texts(lang)
+        if not ids:
+            return self._refused(t["pick_docs"])
+        try:
+            summary, unused = self.library.remove(ids)
+        except RagError as exc:
+            return self._refused(str(exc))
+        discard_unused(unused, upload_dir(self.settings))
+        message = t["removed"].format(n=summary.removed)
+        return status_html(message, True), *self._views(lang)
