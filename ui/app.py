@@ -14,13 +14,15 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ui.texts import DEFAULT_LANG, LANGUAGES, TEXTS, texts
-from ui.turn import AskFn
+from ui.turn import AskFn, Turn
 from ui.uploads import DEFAULT_MAX_UPLOAD_MB
 
 if TYPE_CHECKING:
     import gradio as gr
 
     from rag.settings import Settings
+    from ui.articles import ArticlesTab
+    from ui.chat import ChatTab
 
 
 def static_text(name: str) -> str:
@@ -55,7 +57,6 @@ def build_app(
     from rag.library import Library
     from ui.articles import ArticlesTab
     from ui.chat import ChatTab
-    from ui.render import header_html
 
     library = Library(settings)
     mb = max_upload_mb or float(getattr(settings, "max_upload_mb", DEFAULT_MAX_UPLOAD_MB))
@@ -63,61 +64,68 @@ def build_app(
     lang = lang if lang in TEXTS else DEFAULT_LANG
     chat = ChatTab(settings, ask_fn or _default_ask(), library, concurrency=chat_concurrency)
     articles = ArticlesTab(library, max_bytes)
-
     with gr.Blocks(title="rag", analytics_enabled=False) as demo:
-        with gr.Row(equal_height=False):
-            header = gr.HTML(header_html(lang), elem_id="rag-header", scale=4)
-            lang_radio = gr.Radio(
-                choices=list(LANGUAGES),
-                value=lang,
-                label=texts(lang)["language"],
-                scale=1,
-                elem_id="rag-lang",
-            )
-        with gr.Tabs():
-            chat.build(lang)
-            articles.build(lang)
-
-        # What follows the index: the articles tab's table, picker and note, the examples
-        # under the chat and the chat's hint (this order is the add/remove API's output).
-        library_outputs = [
-            articles.table,
-            articles.remove_pick,
-            *chat.examples_outputs(),
-            articles.note,
-            chat.chatbot,
-        ]
-
-        def library_views(lang: str) -> tuple[Any, ...]:
-            table, picker, note = articles.views(lang)
-            hint = chat.placeholder_view(lang, bool(library.documents()))
-            return table, picker, *chat.examples_view(lang), note, hint
-
-        def relabel(lang: str, turns: list[Any] | None, show_all: bool) -> tuple[Any, ...]:
-            return (
-                header_html(lang),
-                gr.Radio(label=texts(lang)["language"]),
-                *chat.relabel(lang, turns, show_all),
-                *articles.relabel(lang),
-            )
-
-        chat.wire(lang_radio)
-        articles.wire(lang_radio, library_outputs, library_views)
-        lang_radio.change(
-            relabel,
-            [lang_radio, chat.turns, chat.show_all],
-            [header, lang_radio, *chat.relabel_outputs(), *articles.relabel_outputs()],
-            api_visibility="private",
-            queue=False,
-        ).then(library_views, [lang_radio], library_outputs, api_visibility="private")
-        demo.load(library_views, [lang_radio], library_outputs, api_visibility="private")
-
+        _compose(demo, chat, articles, lang)
     demo.queue(default_concurrency_limit=chat_concurrency, max_size=queue_size)
     # Gradio takes these at launch: kept on the app for serve().
     demo.rag_max_upload_bytes = max_bytes  # type: ignore[attr-defined]
     demo.rag_css = static_text("app.css")  # type: ignore[attr-defined]
     demo.rag_js = static_text("app.js")  # type: ignore[attr-defined]
     return demo
+
+
+def _compose(demo: gr.Blocks, chat: ChatTab, articles: ArticlesTab, lang: str) -> None:
+    """Inside an open ``gr.Blocks``: the header with the language choice, the two tabs, and
+    the events that span both (relabelling, the views that follow the index)."""
+    import gradio as gr
+
+    from ui.render import header_html
+
+    with gr.Row(equal_height=False):
+        header = gr.HTML(header_html(lang), elem_id="rag-header", scale=4)
+        choice = gr.Radio(
+            choices=list(LANGUAGES),
+            value=lang,
+            label=texts(lang)["language"],
+            scale=1,
+            elem_id="rag-lang",
+        )
+    with gr.Tabs():
+        chat.build(lang)
+        articles.build(lang)
+    # What follows the index: the articles tab's table, picker and note, the examples under
+    # the chat and the chat's hint (this order is the add/remove API's output).
+    library_outputs = [
+        articles.table,
+        articles.remove_pick,
+        *chat.examples_outputs(),
+        articles.note,
+        chat.chatbot,
+    ]
+
+    def library_views(lang: str) -> tuple[Any, ...]:
+        table, picker, note = articles.views(lang)
+        hint = chat.placeholder_view(lang, bool(articles.library.documents()))
+        return table, picker, *chat.examples_view(lang), note, hint
+
+    def relabel(lang: str, turns: list[Turn] | None, show_all: bool) -> tuple[Any, ...]:
+        return (
+            header_html(lang),
+            gr.Radio(label=texts(lang)["language"]),
+            *chat.relabel(lang, turns, show_all),
+            *articles.relabel(lang),
+        )
+
+    chat.wire(choice)
+    articles.wire(choice, library_outputs, library_views)
+    choice.change(
+        relabel,
+        [choice, chat.turns, chat.show_all],
+        [header, choice, *chat.relabel_outputs(), *articles.relabel_outputs()],
+        api_visibility="private",
+        queue=False,
+    ).then(library_views, [choice], library_outputs, api_visibility="private")
+    demo.load(library_views, [choice], library_outputs, api_visibility="private")
 
 
 def serve(
