@@ -61,8 +61,9 @@ def raw_rates(settings: Any) -> tuple[float, float]:
 
 
 def warm(hits: list[Any], settings: Any) -> float:
-    from rag.kvcache import get_cached_llm, passage_body
+    from rag.generate import state_prefill as get_cached_llm
     from rag.llm import get_llm
+    from rag.prompt import passage_body
 
     started = time.perf_counter()
     get_cached_llm(get_llm(settings), settings).warm([passage_body(h) for h in hits])
@@ -92,18 +93,18 @@ READINGS: list[tuple[str, str]] = []  # (mode, reply) of each model reading of a
 def record_readings() -> None:
     """Keep every model reading's reply (``ask()`` shows only the last): a stored-states reply
     and the full reading after it, so checks can be compared on the same replies later."""
-    import rag.kvcache
+    import rag.generate
 
-    real = rag.kvcache.answer_stream
+    real = rag.generate.answer_stream
 
-    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
+    def answer_stream(llm, settings, prompt, *, mode=None):  # noqa: ANN001, ANN202
         text = ""
-        for piece in real(llm, settings, messages, hits, mode=mode):
+        for piece in real(llm, settings, prompt, mode=mode):
             text += piece
             yield piece
         READINGS.append((mode or settings.answer_mode, text))
 
-    rag.kvcache.answer_stream = answer_stream
+    rag.generate.answer_stream = answer_stream
 
 
 def record(q: dict[str, Any], ans: Any, index: Any) -> dict[str, Any]:

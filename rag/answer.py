@@ -14,10 +14,6 @@ from rag.types import Answer, Citation, Hit, Sources
 __all__ = ["Answer", "Citation", "Sources", "ask", "ask_stream"]
 
 
-def _settings(overrides: dict[str, Any]) -> Settings:
-    return get_settings(**overrides)
-
-
 def select_passages(
     query: str, settings: Settings, count_tokens: Callable[[str], int]
 ) -> list[Hit]:
@@ -76,21 +72,21 @@ def ask_stream(
     """
     from rag.analyzer import get_analyzer
     from rag.citations import judge, restates_question
-    from rag.kvcache import answer_stream, uses_states
+    from rag.generate import answer_stream, uses_states
     from rag.llm import get_llm
     from rag.prompt import (
         NOT_FOUND,
-        build_messages,
+        Prompt,
+        build_prompt,
         detect_language,
         key_sentences,
         last_user_question,
         refusal,
         rewrite_follow_up,
-        with_retry_hint,
     )
     from rag.retrieve import get_retriever
 
-    settings = _settings(overrides)
+    settings = get_settings(**overrides)
     question = (question or "").strip()
     if not question:
         raise InputError("the question is empty; type a question about the articles")
@@ -121,20 +117,20 @@ def ask_stream(
 
     answer.sources = hits
     yield Sources(list(hits))
-    asked = f"{previous or ''} {question}"  # what build_messages matches sentences against
+    asked = f"{previous or ''} {question}"  # what build_prompt matches sentences against
     weights = retriever.term_weights(get_analyzer().tokens(asked))
-    messages = build_messages(question, hits, language, previous, settings.key_sentences, weights)
+    prompt = build_prompt(question, hits, language, previous, settings.key_sentences, weights)
     closest = key_sentences(asked, hits, 1, weights)
     tokens = 0
 
     def generate(
-        attempt: list[dict[str, str]], mode: str | None, hold_copies: bool, quiet: bool = False
+        attempt: Prompt, mode: str | None, hold_copies: bool, quiet: bool = False
     ) -> Generator[str, None, tuple[str, int]]:
         """Stream one model answer to ``attempt`` (``quiet``: show nothing of it); returns
         (raw text, characters shown)."""
         nonlocal tokens
         raw, shown = "", 0
-        stream = answer_stream(llm, settings, attempt, hits, mode=mode)
+        stream = answer_stream(llm, settings, attempt, mode=mode)
         try:
             for piece in stream:
                 if not raw:
@@ -155,16 +151,16 @@ def ask_stream(
             stream.close()
         return raw, shown
 
-    raw, shown = yield from generate(messages, None, True)
+    raw, shown = yield from generate(prompt, None, True)
     if shown == 0 and restates_question(raw, question):
-        raw, shown = yield from generate(with_retry_hint(messages), None, False)
+        raw, shown = yield from generate(prompt.with_retry_hint(), None, False)
     checked, is_refusal = judge(raw, hits, search_query)
     if uses_states(llm, settings, hits) and (is_refusal or not cites_closest(checked, closest)):
         # A stored passage state never saw the passages before it, so the model may take a
         # fact from the wrong one: an answer that would be refused, or that does not cite the
         # passage holding the sentence closest to the question, is read again in full once.
         # Text already shown is replaced by the final answer, not added to.
-        raw, _ = yield from generate(messages, "full", False, quiet=shown > 0)
+        raw, _ = yield from generate(prompt, "full", False, quiet=shown > 0)
         checked, is_refusal = judge(raw, hits, search_query)
     answer.tokens = tokens
     answer.model_text = raw

@@ -1,13 +1,15 @@
 """The prompt: a fixed system prefix (so llama.cpp reuses its cached state between questions),
-then the numbered passages, then the question. Also: the question's language, follow-up
+then the numbered passages, then the question, kept in parts (:class:`Prompt`) that both the
+full prefill and the stored-states path read. Also: the question's language, follow-up
 rewriting and the refusal wording."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from rag.types import Hit
+from rag.types import Hit, Message
 
 NOT_FOUND = "NOT_FOUND"
 
@@ -18,6 +20,9 @@ SYSTEM_PROMPT = (
     f"passage it comes from, like [1]. If the passages do not contain the answer, reply only "
     f"{NOT_FOUND}."
 )
+
+PASSAGES_HEADER = "Passages:\n"
+PASSAGE_SEPARATOR = "\n\n"
 
 # Appended to the user message when the first reply only restated the question.
 RETRY_HINT = (
@@ -153,10 +158,66 @@ def rewrite_follow_up(question: str, history: Sequence[dict[str, str]] | None) -
     return question
 
 
+def passage_label(n: int) -> str:
+    """The label of passage ``n`` as the model reads it: ``[n]``."""
+    return f"[{n}]"
+
+
+def passage_body(hit: Hit) -> str:
+    """What follows a passage's label: ``" (title) text"`` (the same for every number, so a
+    stored state of it serves wherever the passage ranks)."""
+    title = f" ({hit.title})" if hit.title else ""
+    return f"{title} {hit.text}"
+
+
 def format_passage(n: int, hit: Hit) -> str:
     """One numbered passage as the model reads it."""
-    title = f" ({hit.title})" if hit.title else ""
-    return f"[{n}]{title} {hit.text}"
+    return passage_label(n) + passage_body(hit)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The prompt in its parts: the fixed system text, the passages, and the tail (closest
+    sentence, previous question, question and answer language).
+
+    The user message is :data:`PASSAGES_HEADER`, then each passage as its label, its body and
+    :data:`PASSAGE_SEPARATOR`, then the tail. Full prefill renders it with :meth:`messages`;
+    the stored-states path reads the same parts piece by piece."""
+
+    system: str
+    hits: tuple[Hit, ...]
+    tail: str
+
+    @property
+    def labels(self) -> list[str]:
+        """``[1]``, ``[2]``, ... one per passage."""
+        return [passage_label(n) for n in range(1, len(self.hits) + 1)]
+
+    @property
+    def bodies(self) -> list[str]:
+        """Each passage's body (:func:`passage_body`), in order."""
+        return [passage_body(hit) for hit in self.hits]
+
+    def user(self) -> str:
+        """The user message these parts make."""
+        if not self.hits:
+            return PASSAGES_HEADER + PASSAGE_SEPARATOR + self.tail
+        pieces = (
+            f"{label}{body}{PASSAGE_SEPARATOR}" for label, body in zip(self.labels, self.bodies)
+        )
+        return PASSAGES_HEADER + "".join(pieces) + self.tail
+
+    def messages(self) -> list[Message]:
+        """The chat messages: system, then user."""
+        return [
+            {"role": "system", "content": self.system},
+            {"role": "user", "content": self.user()},
+        ]
+
+    def with_retry_hint(self) -> Prompt:
+        """This prompt with :data:`RETRY_HINT` after the tail (the passages keep their place,
+        so llama.cpp reuses their state and only reads the new tail)."""
+        return replace(self, tail=self.tail + RETRY_HINT)
 
 
 def fit_passages(
@@ -203,6 +264,30 @@ def _closest_block(keys: list[tuple[int, str]]) -> str:
     return f"Most relevant sentences:\n{lines}\n\n"
 
 
+def build_prompt(
+    question: str,
+    hits: Sequence[Hit],
+    language: str,
+    previous_question: str | None = None,
+    key_count: int = 1,
+    weights: Mapping[str, float] | None = None,
+) -> Prompt:
+    """The prompt: fixed system text, then the passages, the ``key_count`` passage sentences
+    closest to the question, the question and the answer language.
+
+    The closest sentences are read after all passages, so the model sees the likely answer
+    right before the question (and, with stored passage states, reads it in context)."""
+    closest = _closest_block(
+        key_sentences(f"{previous_question or ''} {question}", hits, key_count, weights)
+    )
+    earlier = f"Previous question: {previous_question}\n" if previous_question else ""
+    tail = (
+        f"{closest}{earlier}Question: {question}\n"
+        f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
+    )
+    return Prompt(SYSTEM_PROMPT, tuple(hits), tail)
+
+
 def build_messages(
     question: str,
     hits: Sequence[Hit],
@@ -210,26 +295,6 @@ def build_messages(
     previous_question: str | None = None,
     key_count: int = 1,
     weights: Mapping[str, float] | None = None,
-) -> list[dict[str, str]]:
-    """Chat messages: fixed system prompt, then the passages, the ``key_count`` passage
-    sentences closest to the question, the question and the answer language.
-
-    The closest sentences are read after all passages, so the model sees the likely answer
-    right before the question (and, with stored passage states, reads it in context)."""
-    passages = "\n\n".join(format_passage(n, h) for n, h in enumerate(hits, 1))
-    closest = _closest_block(
-        key_sentences(f"{previous_question or ''} {question}", hits, key_count, weights)
-    )
-    earlier = f"Previous question: {previous_question}\n" if previous_question else ""
-    user = (
-        f"Passages:\n{passages}\n\n{closest}{earlier}Question: {question}\n"
-        f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
-    )
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-
-
-def with_retry_hint(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """``messages`` with :data:`RETRY_HINT` after the last user message (the passages keep
-    their place, so llama.cpp reuses their state and only reads the new tail)."""
-    last = messages[-1]
-    return [*messages[:-1], {**last, "content": last["content"] + RETRY_HINT}]
+) -> list[Message]:
+    """The chat messages of :func:`build_prompt` with the same arguments."""
+    return build_prompt(question, hits, language, previous_question, key_count, weights).messages()

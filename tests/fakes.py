@@ -8,10 +8,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rag.llm import LLM, Message
+from rag.prompt import Prompt
+
+
+class PromptMessages(list[Message]):
+    """The chat messages of a :class:`Prompt`, which they keep (``.prompt``) so a fake reply
+    can read the passages from the parts instead of parsing the rendered text."""
+
+    def __init__(self, prompt: Prompt) -> None:
+        super().__init__(prompt.messages())
+        self.prompt = prompt
 
 
 class FakeLLM(LLM):
-    """Replies with ``reply(messages)``, streamed word by word; records every prompt."""
+    """Replies with ``reply(messages)``, streamed word by word; records every prompt. Prompts
+    from ``rag.generate`` arrive as :class:`PromptMessages`."""
 
     name = "fake"
 
@@ -20,6 +31,11 @@ class FakeLLM(LLM):
         self.prompts: list[list[Message]] = []
         self.closed_early = False
         self.split_words = False  # stream pieces that cut words, as real tokens do
+
+    def stream_prompt(
+        self, prompt: Prompt, *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        return self.stream(PromptMessages(prompt), max_tokens=max_tokens, temperature=temperature)
 
     def stream(
         self,
@@ -43,15 +59,9 @@ class FakeLLM(LLM):
 
 
 def passage(messages: list[Message], n: int) -> str:
-    """The text of passage [n] in a prompt built by rag.prompt.build_messages."""
-    user = messages[-1]["content"]
-    match = re.search(
-        rf"^\[{n}\](?: \([^)]*\))? (.*?)"
-        r"(?=\n\n\[\d+\]|\n\n(?:Previous )?[Qq]uestion|\n\nMost relevant)",
-        user,
-        re.S | re.M,
-    )
-    return match.group(1) if match else ""
+    """The text of passage [n] of the prompt ``messages`` were rendered from."""
+    assert isinstance(messages, PromptMessages), "messages without their Prompt"
+    return messages.prompt.hits[n - 1].text
 
 
 def quoting_ask(read_s: float, piece: int, delay: float) -> Callable[..., Iterator[Any]]:

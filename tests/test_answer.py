@@ -16,7 +16,7 @@ from rag.index import Index
 from rag.ingest import ingest
 from rag.prompt import NOT_FOUND, REFUSALS, RETRY_HINT
 from rag.settings import get_settings
-from tests.fakes import FakeLLM, passage
+from tests.fakes import FakeLLM, PromptMessages, passage
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -219,18 +219,18 @@ def states_then_full(
 ) -> list[str | None]:
     """Answer from "stored states" with ``states(messages)`` and from a full reading with
     ``full``, streamed word by word; returns the modes of the readings asked for."""
-    import rag.kvcache
+    import rag.generate
 
     modes: list[str | None] = []
 
-    def answer_stream(llm, settings, messages, hits, *, mode=None):  # noqa: ANN001, ANN202
+    def answer_stream(llm, settings, prompt, *, mode=None):  # noqa: ANN001, ANN202
         modes.append(mode)
-        reply = states(messages) if mode is None else full
+        reply = states(PromptMessages(prompt)) if mode is None else full
         yield from [w + " " for w in reply.split(" ")]
 
     use_llm(monkeypatch, lambda m: "unused")
-    monkeypatch.setattr(rag.kvcache, "answer_stream", answer_stream)
-    monkeypatch.setattr(rag.kvcache, "uses_states", lambda llm, settings, hits: True)
+    monkeypatch.setattr(rag.generate, "answer_stream", answer_stream)
+    monkeypatch.setattr(rag.generate, "uses_states", lambda llm, settings, hits: True)
     return modes
 
 

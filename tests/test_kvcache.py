@@ -1,5 +1,6 @@
-"""Passage KV-state cache (rag.kvcache): the disk store without a model, and the cached answer
-path against the real built-in 0.5B model (short prompts, answers capped at a few tokens)."""
+"""Passage KV states: the disk store (rag.states) without a model, the answer-mode choice
+(rag.generate), and the stored-states path (rag.llm.llama_states) against the real built-in
+0.5B model (short prompts, answers capped at a few tokens)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,20 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ModelError
-from rag.kvcache import (
-    CachedPrefillLLM,
-    PassageCache,
-    answer_stream,
-    passage_body,
-    split_prompt,
-)
+from rag.generate import answer_stream, uses_states
 from rag.llm import LLM, LlamaCppLLM, Message, get_llm
+from rag.llm.llama_states import StatePrefill
 from rag.models import BUILTIN_MODELS, builtin_path, parts_installed
-from rag.prompt import SYSTEM_PROMPT, build_messages
+from rag.prompt import (
+    PASSAGE_SEPARATOR,
+    PASSAGES_HEADER,
+    SYSTEM_PROMPT,
+    build_messages,
+    build_prompt,
+    passage_body,
+)
 from rag.settings import Settings, get_settings
+from rag.states import PassageCache
 from rag.types import Hit
 
 SMALL = "qwen2.5-coder-0.5b"
@@ -41,6 +45,15 @@ PRESIDENT = Hit(
     end=59,
     score=0.5,
     title="Politics",
+)
+LATER = Hit(
+    chunk_id="later#0",
+    doc_id="later",
+    text="Zarkovia held its first election in 1991.",
+    start=0,
+    end=41,
+    score=0.2,
+    title="History",
 )
 QUESTION = "What is the capital of Zarkovia?"
 
@@ -107,24 +120,28 @@ def test_lru_eviction_keeps_budget_and_recent_states(tmp_path: Path) -> None:
     assert all(k in cache for k in keys[:4])
     assert cache.get(keys[0]) is not None  # reading makes the oldest the most recent
     cache.put(keys[4], [4], bytes(1_000))  # over budget: evict down to 90% of it
-    assert cache.total_bytes() <= 0.9 * cache.budget_bytes
+    assert sum(size for _, size, _ in cache.entries()) <= 0.9 * cache.budget_bytes
     assert [k in cache for k in keys] == [True, False, False, True, True]
     assert cache.put(PassageCache.make_key("huge"), [0], bytes(6_000)) is False
 
 
-def test_split_prompt_matches_build_messages() -> None:
-    messages = build_messages(QUESTION, [CAPITAL, PRESIDENT], "en", "Where is Zarkovia?")
-    parts = split_prompt(messages, [CAPITAL, PRESIDENT])
-    assert parts is not None
-    assert parts.user() == messages[1]["content"]
-    assert parts.labels == ["[1]", "[2]"]
-    assert parts.bodies[0] == " (Zarkovia) " + CAPITAL.text == passage_body(CAPITAL)
-    assert parts.tail.startswith(
+def test_prompt_parts_are_what_the_messages_render() -> None:
+    hits = [CAPITAL, PRESIDENT]
+    prompt = build_prompt(QUESTION, hits, "en", "Where is Zarkovia?")
+    messages = build_messages(QUESTION, hits, "en", "Where is Zarkovia?")
+    assert prompt.messages() == messages
+    assert messages[0]["content"] == prompt.system == SYSTEM_PROMPT
+    assert prompt.labels == ["[1]", "[2]"]
+    assert prompt.bodies[0] == " (Zarkovia) " + CAPITAL.text == passage_body(CAPITAL)
+    assert prompt.tail.startswith(
         "Most relevant sentence: [1] The capital of Zarkovia is Velmora.\n\n"
         "Previous question: Where is Zarkovia?\nQuestion: "
     )
-    assert split_prompt(messages[1:], [CAPITAL, PRESIDENT]) is None
-    assert split_prompt(messages, [PRESIDENT, CAPITAL]) is None  # passages do not match
+    pieces = [label + body + PASSAGE_SEPARATOR for label, body in zip(prompt.labels, prompt.bodies)]
+    assert messages[1]["content"] == PASSAGES_HEADER + "".join(pieces) + prompt.tail
+    retry = prompt.with_retry_hint()
+    assert retry.messages()[1]["content"].startswith(messages[1]["content"])
+    assert retry.bodies == prompt.bodies
 
 
 class _RemoteLike(LLM):
@@ -142,13 +159,13 @@ class _RemoteLike(LLM):
 
 def test_other_backends_always_answer_in_full() -> None:
     llm = _RemoteLike()
-    messages = build_messages(QUESTION, [CAPITAL], "en")
-    text = "".join(answer_stream(llm, get_settings(), messages, [CAPITAL], mode="cached"))
-    assert text == "Velmora [1]" and llm.calls == [messages]
+    prompt = build_prompt(QUESTION, [CAPITAL], "en")
+    text = "".join(answer_stream(llm, get_settings(), prompt, mode="cached"))
+    assert text == "Velmora [1]" and llm.calls == [prompt.messages()]
     with pytest.raises(ModelError):
-        CachedPrefillLLM(llm)  # type: ignore[arg-type]
+        StatePrefill(llm)  # type: ignore[arg-type]
     with pytest.raises(ModelError):
-        answer_stream(llm, get_settings(), messages, [CAPITAL], mode="fast")
+        answer_stream(llm, get_settings(), prompt, mode="fast")
 
 
 # ---------------------------------------------------------------- with the 0.5B model
@@ -178,46 +195,33 @@ def kv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def kv(small_llm: LlamaCppLLM, kv_dir: Path) -> Iterator[CachedPrefillLLM]:
-    wrapped = CachedPrefillLLM(small_llm, PassageCache(kv_dir, budget_bytes=200 * 1024**2))
+def kv(small_llm: LlamaCppLLM, kv_dir: Path) -> Iterator[StatePrefill]:
+    wrapped = StatePrefill(small_llm, PassageCache(kv_dir, budget_bytes=200 * 1024**2))
     yield wrapped
     wrapped.close()
 
 
-def _ask(kv: CachedPrefillLLM, hits: list[Hit], question: str = QUESTION, **kw) -> str:  # noqa: ANN003
-    parts = split_prompt(build_messages(question, hits, "en"), hits)
-    assert parts is not None
-    stream = kv.stream_passages(
-        parts.system,
-        parts.bodies,
-        parts.tail,
-        labels=parts.labels,
-        max_tokens=kw.pop("max_tokens", 24),
-        temperature=0.0,
-        **kw,
-    )
-    return "".join(stream)
+def _ask(kv: StatePrefill, hits: list[Hit], question: str = QUESTION, **kw) -> str:  # noqa: ANN003
+    prompt = build_prompt(question, hits, "en")
+    return "".join(kv.stream(prompt, max_tokens=kw.pop("max_tokens", 24), temperature=0.0, **kw))
 
 
-def test_pieces_tokenise_like_the_whole_prompt(kv: CachedPrefillLLM, small_llm) -> None:  # noqa: ANN001
+def test_pieces_tokenise_like_the_whole_prompt(kv: StatePrefill, small_llm) -> None:  # noqa: ANN001
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    hits = [CAPITAL, PRESIDENT]
-    messages = build_messages(QUESTION, hits, "en")
-    parts = split_prompt(messages, hits)
-    assert parts is not None
+    prompt = build_prompt(QUESTION, [CAPITAL, PRESIDENT], "en")
     llama = small_llm._llama
     formatter = Jinja2ChatFormatter(
         template=llama.metadata["tokenizer.chat_template"],
         eos_token=llama._model.token_get_text(llama.token_eos()),
         bos_token=llama._model.token_get_text(llama.token_bos()),
     )
-    whole = formatter(messages=messages).prompt
+    whole = formatter(messages=prompt.messages()).prompt
     expected = list(llama.tokenize(whole.encode(), add_bos=False, special=True))
-    assert kv.prompt_tokens(parts.system, parts.bodies, parts.tail, parts.labels) == expected
+    assert kv.prompt_tokens(prompt) == expected
 
 
-def test_cached_answer_states_the_passage_fact(kv: CachedPrefillLLM, kv_dir: Path) -> None:
+def test_cached_answer_states_the_passage_fact(kv: StatePrefill, kv_dir: Path) -> None:
     built = kv.stats.built
     answer = _ask(kv, [CAPITAL])
     assert "Velmora" in answer
@@ -231,12 +235,12 @@ def test_cached_answer_states_the_passage_fact(kv: CachedPrefillLLM, kv_dir: Pat
     assert kv.stats.loaded == loaded + 1 and kv.stats.built == built + 1
 
 
-def test_stop_strings_end_the_answer(kv: CachedPrefillLLM) -> None:
+def test_stop_strings_end_the_answer(kv: StatePrefill) -> None:
     answer = _ask(kv, [CAPITAL], stop=["Velmora"])
     assert "Velmora" not in answer and "Velm" not in answer
 
 
-def test_foreign_state_is_never_loaded(kv: CachedPrefillLLM, small_llm: LlamaCppLLM) -> None:
+def test_foreign_state_is_never_loaded(kv: StatePrefill, small_llm: LlamaCppLLM) -> None:
     body = passage_body(CAPITAL)
     _ask(kv, [CAPITAL])
     own = kv.state_key(body)
@@ -246,7 +250,7 @@ def test_foreign_state_is_never_loaded(kv: CachedPrefillLLM, small_llm: LlamaCpp
     assert other_prefix != own
     # Another model identity or KV type: another key too. Put this state under the key the
     # other configuration would use: it must be refused and recomputed.
-    q8 = CachedPrefillLLM(small_llm, kv.cache, kv_type="q8_0")
+    q8 = StatePrefill(small_llm, kv.cache, kv_type="q8_0")
     try:
         foreign = q8.state_key(body)
         assert foreign != own
@@ -261,7 +265,7 @@ def test_foreign_state_is_never_loaded(kv: CachedPrefillLLM, small_llm: LlamaCpp
         q8.close()
 
 
-def test_state_with_wrong_tokens_is_recomputed(kv: CachedPrefillLLM) -> None:
+def test_state_with_wrong_tokens_is_recomputed(kv: StatePrefill) -> None:
     cache = kv.cache
     assert cache is not None
     _ask(kv, [CAPITAL])
@@ -275,7 +279,7 @@ def test_state_with_wrong_tokens_is_recomputed(kv: CachedPrefillLLM) -> None:
     assert (kv.stats.built, kv.stats.rejected) == (built + 1, rejected + 1)
 
 
-def test_corrupt_cache_file_is_recomputed(kv: CachedPrefillLLM) -> None:
+def test_corrupt_cache_file_is_recomputed(kv: StatePrefill) -> None:
     cache = kv.cache
     assert cache is not None
     _ask(kv, [CAPITAL])
@@ -291,17 +295,18 @@ def test_corrupt_cache_file_is_recomputed(kv: CachedPrefillLLM) -> None:
 
 
 def test_modes_answer_the_same_input(
-    small_llm: LlamaCppLLM, small_settings: Settings, kv_dir: Path, monkeypatch
-) -> None:  # noqa: ANN001
-    import rag.kvcache
-
-    monkeypatch.setattr(rag.kvcache, "cache_folder", lambda settings: kv_dir / "modes")
-    hits = [CAPITAL, PRESIDENT]
-    messages = build_messages(QUESTION, hits, "en")
-    full = "".join(answer_stream(small_llm, small_settings, messages, hits, mode="full"))
+    small_llm: LlamaCppLLM, small_settings: Settings, kv_dir: Path
+) -> None:
+    settings = small_settings.merged(kv_cache_dir=kv_dir / "modes")
+    prompt = build_prompt(QUESTION, [CAPITAL, PRESIDENT], "en")
+    full = "".join(answer_stream(small_llm, settings, prompt, mode="full"))
     # auto with no stored state reads every passage in place: the full prefill, exactly.
-    auto = "".join(answer_stream(small_llm, small_settings, messages, hits, mode="auto"))
-    cached = "".join(answer_stream(small_llm, small_settings, messages, hits, mode="cached"))
+    auto = "".join(answer_stream(small_llm, settings, prompt, mode="auto"))
+    cached = "".join(answer_stream(small_llm, settings, prompt, mode="cached"))
     assert full.strip() and cached.strip()
     assert auto == full
     assert len(list((kv_dir / "modes").glob("*.kv"))) == 3  # prefix + two passages
+    hits = list(prompt.hits)
+    assert uses_states(small_llm, settings.merged(answer_mode="auto"), hits)
+    assert not uses_states(small_llm, settings.merged(answer_mode="full"), hits)
+    assert not uses_states(small_llm, settings.merged(answer_mode="auto"), [LATER])

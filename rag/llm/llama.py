@@ -1,0 +1,192 @@
+"""A GGUF model run in process by llama-cpp-python.
+
+One model serves one request at a time (a lock queues the others); llama.cpp keeps the KV
+cache of the previous prompt and re-evaluates only the tokens after the longest shared prefix,
+so prompts that start with the same system message answer sooner. Answers from stored passage
+states run on the same weights under the same lock (``rag.llm.llama_states``).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import ModelError
+from rag.llm.base import LLM
+from rag.types import Message
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its repr when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+class LlamaCppLLM(LLM):
+    """A GGUF model run in process by llama.cpp, using the chat template stored in the file."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        n_batch: int = 512,
+        n_ubatch: int | None = None,
+        seed: int = 0,
+        warmup: bool = True,
+    ) -> None:
+        """Load ``model_path``. ``n_threads_batch`` defaults to ``n_threads``, which defaults
+        to every core (llama-cpp-python would use half for generation). ``warmup`` runs one
+        token through the model so the first real answer does not pay llama.cpp's one-off
+        first-decode cost (seconds on a small CPU)."""
+        import os
+
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelError(
+                "llama-cpp-python is not installed; run `make setup` or use RAG_BACKEND=openai"
+            ) from exc
+
+        path = Path(model_path)
+        threads = n_threads or os.cpu_count() or 1
+        try:
+            self._llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_ubatch=n_ubatch or n_batch,
+                n_threads=threads,
+                n_threads_batch=n_threads_batch or threads,
+                seed=seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(
+                f"llama.cpp could not load {path} ({str(exc).strip()[:120]}); check that it is "
+                "a complete GGUF chat model"
+            ) from exc
+        if warmup:
+            try:
+                self._llama.eval([max(self._llama.token_bos(), 0)])
+            except RuntimeError as exc:
+                raise ModelError(f"llama.cpp cannot run {path}: {exc}") from exc
+            finally:
+                self._llama.reset()
+        self.path = path
+        self.name = path.stem
+        self.n_ctx = self._llama.n_ctx()
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._closed = False
+        _register_for_exit(self)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` freed the model."""
+        return self._closed
+
+    @contextmanager
+    def hold(self) -> Iterator[Llama]:
+        """Hold the model for one answer (or one stored state) and yield llama-cpp-python's
+        ``Llama``: callers from other threads wait until it is released. Holding it again in
+        the thread that still holds it (an unfinished answer) raises, as does a closed model."""
+        if self._owner == threading.get_ident():
+            raise ModelError(
+                "this thread is still reading an unfinished answer; close it before asking again"
+            )
+        with self._lock:
+            if self._closed:
+                raise ModelError(f"model {self.name} was closed; get a new one with get_llm()")
+            self._owner = threading.get_ident()
+            try:
+                yield self._llama
+            finally:
+                self._owner = None
+
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Stream the answer; callers from other threads wait until this one finishes or is
+        closed. Starting a second stream in the thread that is still consuming one raises."""
+        with self.hold() as llama:
+            chunks: Any = None
+            try:
+                chunks = llama.create_chat_completion(
+                    messages=messages,  # type: ignore[arg-type]
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=list(stop) if stop else None,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    choices = chunk.get("choices") or [{}]
+                    text = (choices[0].get("delta") or {}).get("content")
+                    if text:
+                        yield text
+            except (ValueError, RuntimeError) as exc:
+                message = first_line(exc)
+                if "exceed context window" in message:
+                    raise ModelError(
+                        f"the prompt is longer than the model's context window ({message}); "
+                        "lower RAG_CONTEXT_TOKENS or raise RAG_N_CTX"
+                    ) from exc
+                raise ModelError(f"llama.cpp failed while answering: {message[:160]}") from exc
+            finally:
+                if chunks is not None:
+                    chunks.close()  # stops llama.cpp at the next token
+
+    def count_tokens(self, text: str) -> int:
+        """Exact token count with the model's tokenizer (no BOS, special tokens as text)."""
+        if not text:
+            return 0
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def close(self) -> None:
+        """Free the model and its context (waits for a running answer to end)."""
+        self._close(timeout=-1)
+
+    def _close(self, timeout: float) -> None:
+        if not self._lock.acquire(timeout=timeout):
+            return  # still answering in another thread: freeing now would crash llama.cpp
+        try:
+            if not self._closed:
+                self._closed = True
+                self._llama.close()
+        finally:
+            self._lock.release()
+
+
+_LIVE: weakref.WeakSet[LlamaCppLLM] = weakref.WeakSet()
+_EXIT_HOOK = False
+
+
+def _register_for_exit(llm: LlamaCppLLM) -> None:
+    """Free models before interpreter shutdown: ``Llama.__del__`` at teardown finds llama.cpp's
+    functions already gone and prints a TypeError traceback."""
+    global _EXIT_HOOK
+    _LIVE.add(llm)
+    if not _EXIT_HOOK:
+        import atexit
+
+        atexit.register(_close_all_at_exit)
+        _EXIT_HOOK = True
+
+
+def _close_all_at_exit() -> None:
+    for llm in list(_LIVE):
+        llm._close(timeout=1.0)

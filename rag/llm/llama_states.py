@@ -1,0 +1,375 @@
+"""Answers on a loaded llama.cpp model without re-reading the passages: each passage's key/value
+state is computed once, stored (``rag.states.PassageCache``) and placed into the prompt at
+question time.
+
+The prompt (``rag.prompt.Prompt``) is decoded in pieces::
+
+    <template head + system prompt + user header> "Passages:\\n"   fixed prefix, cached
+    "[1]"  " (Title) text of passage one\\n\\n"                      label fresh, body stored
+    "[2]"  " (Title) text of passage two\\n\\n"                      ...
+    "Most relevant sentence: ...Question: ..." <template tail>     decoded fresh
+
+A body's state is computed after the fixed prefix only (never after other passages), at the
+position right after the prefix, and saved with ``llama_state_seq_get_data``. At question time
+it is loaded into sequence 1 of a two-sequence context (:class:`SeqContext`), shifted to the end
+of sequence 0 and copied into it. Only the labels, the tail and the template tail are read by
+the model: a few dozen tokens instead of several hundred. The pieces tokenise exactly like the
+whole prompt does, so the only difference from a full prefill is that a passage does not attend
+to the passages before it.
+
+A state's key holds the sha256 of the model file, the llama.cpp version, the KV type, the
+prefix text and the passage text, so a state is only ever loaded where it was computed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rag.errors import ModelError
+from rag.llm.llama import LlamaCppLLM, first_line
+from rag.llm.llama_context import SeqContext
+from rag.prompt import PASSAGE_SEPARATOR, PASSAGES_HEADER, SYSTEM_PROMPT, Prompt
+from rag.states import PassageCache, StoredState, model_identity
+
+Progress = Callable[[int, int], None]
+Missing = Literal["build", "fresh"]
+
+_SENTINEL = "\u0000RAG-PASSAGES\u0000"
+
+
+@dataclass
+class _Segment:
+    kind: str  # prefix | label | state | fresh | tail
+    tokens: tuple[int, ...]
+
+
+@dataclass
+class CacheStats:
+    """Counters since the model was wrapped (for benchmarks and logs)."""
+
+    loaded: int = 0  # states read from disk
+    built: int = 0  # states computed (and stored)
+    fresh: int = 0  # passages read in place (auto mode, no state)
+    rejected: int = 0  # stored states refused (wrong tokens or llama.cpp refused the bytes)
+    build_s: float = 0.0
+    build_tokens: int = 0
+    state_bytes: int = 0  # bytes of the states built
+    last_prompt_tokens: int = 0  # tokens decoded fresh by the last answer
+    last_reused_tokens: int = 0  # tokens of the last prompt already in the context
+
+
+class StatePrefill:
+    """A loaded :class:`LlamaCppLLM` answering from stored passage states.
+
+    It shares the model weights and its lock (full and state answers never interleave) and owns
+    a second llama.cpp context with two sequences. Sequence 0 keeps the system prefix (and the
+    passages of the previous question) between answers."""
+
+    def __init__(
+        self,
+        llm: LlamaCppLLM,
+        cache: PassageCache | None = None,
+        *,
+        kv_type: str = "f16",
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        n_batch: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        """Wrap ``llm``; ``cache`` ``None`` keeps states in memory only (tests, benchmarks).
+        ``kv_type`` ``q8_0`` halves the states. Threads, batch and window default to ``llm``'s."""
+        from llama_cpp import __version__ as llama_cpp_version
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if not isinstance(llm, LlamaCppLLM):
+            raise ModelError(
+                "the cached answer mode needs the in-process llama.cpp backend; "
+                "set RAG_ANSWER_MODE=full or RAG_BACKEND=llama"
+            )
+        llama = llm._llama
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(
+                f"{llm.name} has no chat template in its GGUF; use RAG_ANSWER_MODE=full"
+            )
+        self.llm = llm
+        self.cache = cache
+        self.kv_type = kv_type
+        self.name = f"{llm.name}+kv"
+        self.stats = CacheStats()
+        self._llama = llama
+        self._memory_states: dict[str, StoredState] = {}
+        self._segments: list[_Segment] = []
+        self._seed = seed
+        self._ctx = SeqContext(
+            llama,
+            name=llm.name,
+            kv_type=kv_type,
+            n_ctx=n_ctx or llm.n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads_batch,
+            n_batch=n_batch,
+        )
+        self.n_ctx = self._ctx.n_ctx
+
+        def token_text(token: int) -> str:
+            return llama._model.token_get_text(token) if token != -1 else ""
+
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=token_text(llama.token_eos()),
+            bos_token=token_text(llama.token_bos()),
+        )
+        self.model_id = model_identity(llm.path, cache.folder if cache is not None else None)
+        self._signature = "|".join(
+            [self.model_id, f"llama_cpp {llama_cpp_version}", f"kv {kv_type}", "v1"]
+        )
+
+    # ----------------------------------------------------------- public API
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None = None,
+        missing: Missing = "build",
+    ) -> Iterator[str]:
+        """Stream the answer to ``prompt``. Each passage comes from its stored state; a missing
+        one is computed and stored (``missing="build"``) or read in place (``"fresh"``).
+        Closing the iterator stops generation."""
+        with self.llm.hold():
+            try:
+                cur = self._prefill(prompt, missing)
+                yield from self._ctx.generate(
+                    cur, max_tokens=max_tokens, temperature=temperature, seed=self._seed, stop=stop
+                )
+            except RuntimeError as exc:
+                self._segments = []
+                raise ModelError(
+                    f"llama.cpp failed while answering: {first_line(exc)[:160]}"
+                ) from exc
+            except BaseException:
+                self._segments = []
+                raise
+
+    def warm(
+        self,
+        bodies: Sequence[str],
+        *,
+        system: str | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Compute and store the states of the passage ``bodies`` (``rag.prompt.passage_body``)
+        that are not stored yet; ``progress(done, total)`` after each. Returns how many were
+        computed. The model is taken one state at a time, so answers can run between."""
+        head, _ = self._template(SYSTEM_PROMPT if system is None else system)
+        built = 0
+        for done, body in enumerate(bodies, 1):
+            text = body + PASSAGE_SEPARATOR
+            key = self._key(head, text)
+            if not self._has_key(key):
+                with self.llm.hold():
+                    try:
+                        prefix = self._ensure_prefix(head)
+                        self._build_state(key, prefix, text, keep=False)
+                    except RuntimeError as exc:
+                        self._segments = []
+                        raise ModelError(
+                            f"llama.cpp failed while computing a state: {exc}"
+                        ) from exc
+                built += 1
+            if progress is not None:
+                progress(done, len(bodies))
+        return built
+
+    def has_state(self, body: str, system: str | None = None) -> bool:
+        """Whether passage ``body`` has a stored state after ``system``'s prefix."""
+        return self._has_key(self.state_key(body, system))
+
+    def state_key(self, body: str, system: str | None = None) -> str:
+        """The cache key of passage ``body``'s state after ``system``'s prefix."""
+        head, _ = self._template(SYSTEM_PROMPT if system is None else system)
+        return self._key(head, body + PASSAGE_SEPARATOR)
+
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """The prompt's tokens as this path feeds them, piece by piece (equal to the whole
+        prompt tokenised at once)."""
+        head, template_tail = self._template(prompt.system)
+        tokens = self.tokenize(head, add_bos=True)
+        for label, body in zip(prompt.labels, prompt.bodies):
+            tokens += self.tokenize(label) + self.tokenize(body + PASSAGE_SEPARATOR)
+        return tokens + self.tokenize(prompt.tail + template_tail)
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """``text`` as tokens, special tokens (template tags) recognised."""
+        return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def close(self) -> None:
+        """Free the context (the wrapped model stays loaded)."""
+        with self.llm._lock:
+            self._ctx.close()
+
+    # ----------------------------------------------------------- prompt and keys
+
+    def _template(self, system: str) -> tuple[str, str]:
+        """The chat template's text before and after the passages of a prompt with
+        ``system``: the prefix (ending in the passages header) and the template tail."""
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": PASSAGES_HEADER + _SENTINEL},
+        ]
+        prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]
+        head, found, tail = prompt.partition(_SENTINEL)
+        if not found:
+            raise ModelError("the chat template rewrites the user message; use full mode")
+        return head, tail
+
+    def _key(self, head: str, text: str) -> str:
+        """Key of the state of ``text`` (a body with its separator) after prefix ``head``. The
+        empty part is the format's former state context, kept so stored states stay valid."""
+        return PassageCache.make_key(self._signature, "passage", head, "", text)
+
+    def _has_key(self, key: str) -> bool:
+        if self.cache is None:
+            return key in self._memory_states
+        return key in self.cache
+
+    def _load_state(self, key: str, tokens: list[int]) -> StoredState | None:
+        state = self._memory_states.get(key) if self.cache is None else self.cache.get(key)
+        if state is not None and state.tokens != tokens:
+            self._reject(key)
+            return None
+        return state
+
+    def _reject(self, key: str) -> None:
+        self.stats.rejected += 1
+        self._memory_states.pop(key, None)
+        if self.cache is not None:
+            self.cache.discard(key)
+
+    def _store_state(self, key: str, tokens: list[int], data: bytes) -> None:
+        if self.cache is None:
+            self._memory_states[key] = StoredState(key=key, tokens=tokens, data=data)
+        else:
+            meta = {"model": self.model_id, "kv_type": self.kv_type, "n_tokens": len(tokens)}
+            self.cache.put(key, tokens, data, meta)
+
+    # ----------------------------------------------------------- filling the context
+
+    def _ensure_prefix(self, head: str) -> list[int]:
+        """Make sequence 0 start with the prefix tokens of ``head`` (from the context, from
+        disk, or decoded); returns them."""
+        ctx = self._ctx
+        tokens = self.tokenize(head, add_bos=True)
+        if self._segments and self._segments[0] == _Segment("prefix", tuple(tokens)):
+            return tokens
+        self._segments = []
+        ctx.remove(0)
+        ctx.remove(1)
+        key = PassageCache.make_key(self._signature, "prefix", head)
+        state = self._load_state(key, tokens)
+        loaded = state is not None and ctx.set_state(0, state.data)
+        if state is not None and not loaded:
+            self._reject(key)
+        if loaded and ctx.positions(0)[1] != len(tokens) - 1:
+            self._reject(key)
+            loaded = False
+        if not loaded:
+            ctx.remove(0)
+            ctx.decode(tokens, 0, 0)
+            self._store_state(key, tokens, ctx.get_state(0))
+        self._segments = [_Segment("prefix", tuple(tokens))]
+        return tokens
+
+    def _build_state(self, key: str, prefix: list[int], text: str, *, keep: bool) -> None:
+        """Compute ``text`` after the prefix alone, in sequence 1, and store it. With ``keep``
+        the state stays in sequence 1 (at the position after the prefix) for placing."""
+        ctx = self._ctx
+        tokens = self.tokenize(text)
+        started = time.perf_counter()
+        ctx.remove(1)
+        ctx.copy(0, 1, 0, len(prefix))
+        ctx.decode(tokens, len(prefix), 1)
+        ctx.remove(1, 0, len(prefix))
+        data = ctx.get_state(1)
+        self._store_state(key, tokens, data)
+        if not keep:
+            ctx.remove(1)
+        self.stats.built += 1
+        self.stats.build_s += time.perf_counter() - started
+        self.stats.build_tokens += len(tokens)
+        self.stats.state_bytes += len(data)
+
+    def _place(self, key: str, prefix: list[int], text: str, cur: int, build: bool) -> int | None:
+        """Put the state of ``text`` at position ``cur`` of sequence 0; returns its token
+        count, or ``None`` when there is no usable state and ``build`` is false."""
+        ctx = self._ctx
+        tokens = self.tokenize(text)
+        start = len(prefix)
+        state = self._load_state(key, tokens)
+        ready = False
+        if state is not None:
+            ready = ctx.set_state(1, state.data)
+            if ready and ctx.positions(1) != (start, start + len(tokens) - 1):
+                ready = False
+            if not ready:
+                ctx.remove(1)
+                self._reject(key)
+            else:
+                self.stats.loaded += 1
+        if not ready:
+            if not build:
+                return None
+            self._build_state(key, prefix, text, keep=True)
+        ctx.shift(1, cur - start)
+        ctx.copy(1, 0)
+        ctx.remove(1)
+        return len(tokens)
+
+    def _prefill(self, prompt: Prompt, missing: Missing) -> int:
+        """Fill sequence 0 with the prompt; returns its length (logits ready for the last)."""
+        head, template_tail = self._template(prompt.system)
+        prefix = self._ensure_prefix(head)
+        plan: list[tuple[str, str]] = []  # (kind, text)
+        for label, body in zip(prompt.labels, prompt.bodies):
+            plan += [("label", label), ("state", body + PASSAGE_SEPARATOR)]
+        plan.append(("tail", prompt.tail + template_tail))
+        planned = [_Segment(kind, tuple(self.tokenize(text))) for kind, text in plan]
+
+        # Keep what sequence 0 already holds of this prompt, up to (never including) the tail.
+        keep = 1
+        while (
+            keep < len(self._segments)
+            and keep - 1 < len(planned) - 1
+            and self._segments[keep] == planned[keep - 1]
+        ):
+            keep += 1
+        self._segments = self._segments[:keep]
+        cur = sum(len(s.tokens) for s in self._segments)
+        self._ctx.remove(0, cur, -1)
+        self._ctx.remove(1)
+        self.stats.last_reused_tokens = cur
+
+        new_tokens = 0
+        for (kind, text), segment in list(zip(plan, planned))[keep - 1 :]:
+            if kind == "state":
+                key = self._key(head, text)
+                placed = self._place(key, prefix, text, cur, build=missing == "build")
+                if placed is not None:
+                    cur += placed
+                    self._segments.append(segment)
+                    continue
+                segment = _Segment("fresh", segment.tokens)
+                self.stats.fresh += 1
+            self._ctx.decode(segment.tokens, cur, 0)
+            cur += len(segment.tokens)
+            new_tokens += len(segment.tokens)
+            self._segments.append(segment)
+        self.stats.last_prompt_tokens = new_tokens
+        return cur
