@@ -1,7 +1,7 @@
 """The indexed articles as a service for front ends: list them, read one, add files, remove
 documents.
 
-There is one index cache per process, :func:`rag.retrieve.get_retriever`'s: the documents
+There is one index cache per process, :func:`rag.retrieve.get_index`'s: the documents
 listed here are those of the very index that answers questions, reloaded when the index changes
 on disk. Only a failure to load is remembered here (keyed by the manifest's stamp), so a
 missing or broken index is not re-read on every page view.
@@ -64,14 +64,14 @@ class Library:
 
     def snapshot(self) -> tuple[Index | None, str | None]:
         """The loaded index (or None) and, when it could not be loaded, why (one line)."""
-        from rag.retrieve import get_retriever
+        from rag.retrieve import get_index
 
         stamp = self._stamp()
         failed = self._failed
         if failed is not None and failed[0] == stamp:
             return None, failed[1]
         try:
-            index = get_retriever(self.settings).index
+            index = get_index(self.settings)
         except RagError as exc:
             self._failed = (stamp, _first_line(exc))
             return None, self._failed[1]

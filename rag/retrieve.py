@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.settings import Settings
 from rag.types import Hit
+
+if TYPE_CHECKING:
+    from rag.index import Index
 
 
 class Retriever:
@@ -128,15 +132,16 @@ def weighted(
     return sorted(scores.items(), key=lambda x: -x[1])
 
 
-_cache: dict[str, tuple[float, Retriever]] = {}
+_indexes: dict[str, tuple[float, str, Index]] = {}
+_retrievers: dict[str, Retriever] = {}
 _cache_lock = threading.Lock()
 
 
-def get_retriever(settings: Settings) -> Retriever:
-    """The retriever for ``settings.index_dir``, loaded once and reloaded when the index changes
-    on disk (an ingest from another session or process)."""
-    from rag.analyzer import get_analyzer
-    from rag.embeddings import canonical_name, get_embedder
+def get_index(settings: Settings) -> Index:
+    """The index at ``settings.index_dir``, loaded once per process and reloaded when it
+    changes on disk (an ingest from another session or process). Loading it does not load the
+    embedding model: listing documents needs none."""
+    from rag.embeddings import canonical_name
     from rag.index import MANIFEST, Index
 
     path = Path(settings.index_dir).resolve()
@@ -144,15 +149,30 @@ def get_retriever(settings: Settings) -> Retriever:
         stamp = (path / MANIFEST).stat().st_mtime_ns
     except OSError:
         stamp = -1.0
-    key = str(path)
+    model = canonical_name(settings.embed_model)
     with _cache_lock:
-        cached = _cache.get(key)
-        model = canonical_name(settings.embed_model)
-        if cached and cached[0] == stamp and cached[1].embedder.name == model:
-            return cached[1]
+        cached = _indexes.get(str(path))
+        if cached and cached[0] == stamp and cached[1] == model:
+            return cached[2]
         index = Index.load(path, settings.embed_model)
+        _indexes[str(path)] = ((path / MANIFEST).stat().st_mtime_ns, model, index)
+        return index
+
+
+def get_retriever(settings: Settings) -> Retriever:
+    """The retriever over :func:`get_index`'s index (one cache: the index is held once)."""
+    from rag.analyzer import get_analyzer
+    from rag.embeddings import canonical_name, get_embedder
+
+    index = get_index(settings)
+    key = str(Path(settings.index_dir).resolve())
+    model = canonical_name(settings.embed_model)
+    with _cache_lock:
+        cached = _retrievers.get(key)
+        if cached and cached.index is index and cached.embedder.name == model:
+            return cached
         retriever = Retriever(index, get_embedder(settings.embed_model), get_analyzer())
-        _cache[key] = ((path / MANIFEST).stat().st_mtime_ns, retriever)
+        _retrievers[key] = retriever
         return retriever
 
 

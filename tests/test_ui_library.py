@@ -26,8 +26,8 @@ def test_no_index_is_a_one_line_reason_remembered_until_it_appears(
 
     library = Library(settings)
     loads = []
-    real = retrieve.get_retriever
-    monkeypatch.setattr(retrieve, "get_retriever", lambda s: loads.append(1) or real(s))
+    real = retrieve.get_index
+    monkeypatch.setattr(retrieve, "get_index", lambda s: loads.append(1) or real(s))
     index, why = library.snapshot()
     assert index is None and why.startswith("no index at") and "\n" not in why
     assert not library.has_index and library.documents() == []
@@ -77,3 +77,23 @@ def test_static_files_are_read_and_shipped() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     shipped = config["tool"]["setuptools"]["package-data"]["ui"]
     assert {"static/*.css", "static/*.js"} <= set(shipped)
+
+
+def test_listing_documents_does_not_load_the_embedder(
+    settings: Settings, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import embeddings
+    from rag.ingest import ingest
+
+    ingest([corpus], settings)
+    from rag import retrieve
+
+    monkeypatch.setattr(retrieve, "_retrievers", {})
+    monkeypatch.setattr(retrieve, "_indexes", {})
+    loaded = []
+    real = embeddings.get_embedder
+    monkeypatch.setattr(embeddings, "get_embedder", lambda name: loaded.append(name) or real(name))
+    assert [d.id for d in Library(settings).documents()] == [f"a{i:02d}.txt" for i in range(5)]
+    assert loaded == []
+    assert get_retriever(settings).index is Library(settings).snapshot()[0]
+    assert loaded == [settings.embed_model]
