@@ -198,14 +198,20 @@ class Prompt:
         """Each passage's body (:func:`passage_body`), in order."""
         return [passage_body(hit) for hit in self.hits]
 
+    def passage_pieces(self) -> list[tuple[str, str]]:
+        """Each passage as ``(label, body + separator)``: the user message between the header
+        and the tail, in the pieces the stored-states path decodes separately."""
+        return [
+            (passage_label(n), passage_body(hit) + PASSAGE_SEPARATOR)
+            for n, hit in enumerate(self.hits, 1)
+        ]
+
     def user(self) -> str:
         """The user message these parts make."""
-        if not self.hits:
+        if not self.hits:  # the header, an empty line, the tail
             return PASSAGES_HEADER + PASSAGE_SEPARATOR + self.tail
-        pieces = (
-            f"{label}{body}{PASSAGE_SEPARATOR}" for label, body in zip(self.labels, self.bodies)
-        )
-        return PASSAGES_HEADER + "".join(pieces) + self.tail
+        pieces = "".join(label + piece for label, piece in self.passage_pieces())
+        return PASSAGES_HEADER + pieces + self.tail
 
     def messages(self) -> list[Message]:
         """The chat messages: system, then user."""

@@ -139,6 +139,7 @@ def test_prompt_parts_are_what_the_messages_render() -> None:
     )
     pieces = [label + body + PASSAGE_SEPARATOR for label, body in zip(prompt.labels, prompt.bodies)]
     assert messages[1]["content"] == PASSAGES_HEADER + "".join(pieces) + prompt.tail
+    assert [label + piece for label, piece in prompt.passage_pieces()] == pieces
     retry = prompt.with_retry_hint()
     assert retry.messages()[1]["content"].startswith(messages[1]["content"])
     assert retry.bodies == prompt.bodies

@@ -202,8 +202,8 @@ class StatePrefill:
         prompt tokenised at once)."""
         head, template_tail = self._template(prompt.system)
         tokens = self.tokenize(head, add_bos=True)
-        for label, body in zip(prompt.labels, prompt.bodies):
-            tokens += self.tokenize(label) + self.tokenize(body + PASSAGE_SEPARATOR)
+        for label, piece in prompt.passage_pieces():
+            tokens += self.tokenize(label) + self.tokenize(piece)
         return tokens + self.tokenize(prompt.tail + template_tail)
 
     def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
@@ -337,8 +337,8 @@ class StatePrefill:
         head, template_tail = self._template(prompt.system)
         prefix = self._ensure_prefix(head)
         plan: list[tuple[str, str]] = []  # (kind, text)
-        for label, body in zip(prompt.labels, prompt.bodies):
-            plan += [("label", label), ("state", body + PASSAGE_SEPARATOR)]
+        for label, piece in prompt.passage_pieces():
+            plan += [("label", label), ("state", piece)]
         plan.append(("tail", prompt.tail + template_tail))
         planned = [_Segment(kind, tuple(self.tokenize(text))) for kind, text in plan]
 
