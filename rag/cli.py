@@ -199,7 +199,7 @@ def eval_cmd(
     model: str | None,
     fusion: str | None,
 ) -> None:
-    """Measure retrieval (and answers) on a question set of ../shared/bench/."""
+    """Measure retrieval (and answers) on a question set (bench/README.md)."""
     from rag.eval import run_eval
 
     settings = _settings(ctx, index_dir=index_dir, k=k, model=model, fusion=fusion)

@@ -1,4 +1,4 @@
-"""Benchmarks on the question sets of ``../shared/bench/`` (format in its README)."""
+"""Benchmarks on the question sets of ``bench/`` (format in its README)."""
 
 from __future__ import annotations
 
