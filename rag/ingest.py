@@ -12,9 +12,13 @@ import time
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexStateError, InputError
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.index import ChunkRow, Index
 
 Progress = Callable[[int, int, str], None]
 
@@ -75,7 +79,7 @@ def _by_content(docs: list) -> dict[str, list]:
     return groups
 
 
-def _rehash(index) -> None:  # noqa: ANN001 - rag.index.Index, imported lazily
+def _rehash(index: Index) -> None:
     """Key the content of an index written when content hashes still counted whitespace by
     today's hash, so that its vectors are kept rather than embedded again. Texts that are now
     equal are merged: the chunks of the first document by id are kept, the others' dropped."""
@@ -175,7 +179,7 @@ def ingest(
     return summary
 
 
-def _same_layout(previous, settings: Settings) -> bool:  # noqa: ANN001 - lazy Index type
+def _same_layout(previous: Index | None, settings: Settings) -> bool:
     """True when ``settings`` would chunk and index the same way as ``previous`` was built."""
     from rag.index import choose_index_type
 
@@ -223,10 +227,74 @@ def remove(ids: Iterable[str], settings: Settings) -> IngestSummary:
     return summary
 
 
+def _kept_rows(
+    previous: Index | None, settings: Settings, wanted: Set[str], respaced: Set[str]
+) -> list[int]:
+    """Rows of ``previous`` whose content stays as it is (same chunking, hash still wanted)."""
+    if previous is None or (previous.data.chunk_size, previous.data.chunk_overlap) != (
+        settings.chunk_size,
+        settings.chunk_overlap,
+    ):
+        return []
+    return [
+        n
+        for n, row in enumerate(previous.data.rows)
+        if row.hash in wanted and row.hash not in respaced
+    ]
+
+
+def _chunk_rows(
+    docs: dict, texts: dict[str, str], hashes: Set[str], settings: Settings
+) -> list[ChunkRow]:
+    """Chunk rows (with their BM25 tokens) of the contents ``hashes``, in a stable order."""
+    from rag.analyzer import get_analyzer
+    from rag.chunking import chunk_document
+    from rag.documents import Document
+    from rag.index import ChunkRow
+
+    analyzer = get_analyzer()
+    first_id: dict[str, str] = {}
+    for d in sorted(docs.values(), key=lambda d: d.id):
+        first_id.setdefault(d.hash, d.id)
+    rows: list[ChunkRow] = []
+    for h in sorted(hashes):
+        doc = Document(id=first_id[h], text=texts[h], title="", date=None, url=None, path=None)
+        for i, chunk in enumerate(chunk_document(doc, settings.chunk_size, settings.chunk_overlap)):
+            tokens = analyzer.tokens(chunk.text)
+            rows.append(ChunkRow(h, i, chunk.start, chunk.end, chunk.text, tokens))
+    return rows
+
+
+def _embed_rows(
+    new_rows: list[ChunkRow], previous: Index | None, settings: Settings, progress: Progress | None
+) -> tuple[Any, str, int]:
+    """The vectors of ``new_rows`` with the embedder's name and dimension. With nothing to
+    embed (a removal) the model is not even loaded."""
+    import numpy as np
+
+    from rag.embeddings import get_embedder
+
+    if not new_rows and previous is not None:
+        dim = previous.data.dim
+        return np.zeros((0, dim), "float32"), previous.data.embed_model, dim
+    embedder = get_embedder(settings.embed_model)
+    total = len(new_rows)
+    if progress:
+        progress(0, total, "embedding")
+    batches = []
+    step = max(embedder.batch_size, 64)
+    for lo in range(0, total, step):
+        batches.append(embedder.embed_passages([r.text for r in new_rows[lo : lo + step]]))
+        if progress:
+            progress(min(lo + step, total), total, "embedding")
+    vectors = np.concatenate(batches) if batches else np.zeros((0, embedder.dim), "float32")
+    return vectors, embedder.name, embedder.dim
+
+
 def _commit(
     docs: dict,
     texts: dict[str, str],
-    previous,
+    previous: Index | None,
     settings: Settings,
     summary: IngestSummary,
     progress: Progress | None,
@@ -236,61 +304,20 @@ def _commit(
     the index."""
     import numpy as np
 
-    from rag.analyzer import get_analyzer
-    from rag.chunking import chunk_document
-    from rag.documents import Document
-    from rag.embeddings import get_embedder
-    from rag.index import ChunkRow, IndexData, choose_index_type, write_index
+    from rag.index import IndexData, choose_index_type, write_index
 
-    same_chunking = previous is not None and (
-        previous.data.chunk_size == settings.chunk_size
-        and previous.data.chunk_overlap == settings.chunk_overlap
-    )
     wanted = {d.hash for d in docs.values()}
     texts = {h: t for h, t in texts.items() if h in wanted}
-    keep_rows: list[int] = []
-    have: set[str] = set()
-    if same_chunking:
-        for n, row in enumerate(previous.data.rows):
-            if row.hash in wanted and row.hash not in respaced:
-                keep_rows.append(n)
-                have.add(row.hash)
-    analyzer = get_analyzer()
-    new_rows: list[ChunkRow] = []
-    first_id = {}
-    for d in sorted(docs.values(), key=lambda d: d.id):
-        first_id.setdefault(d.hash, d.id)
-    for h in sorted(wanted - have):
-        doc = Document(id=first_id[h], text=texts[h], title="", date=None, url=None, path=None)
-        for i, chunk in enumerate(chunk_document(doc, settings.chunk_size, settings.chunk_overlap)):
-            tokens = analyzer.tokens(chunk.text)
-            new_rows.append(ChunkRow(h, i, chunk.start, chunk.end, chunk.text, tokens))
-    if new_rows or previous is None:
-        embedder = get_embedder(settings.embed_model)
-        embed_name, dim = embedder.name, embedder.dim
-    else:
-        # Nothing to embed (a removal): the model is not even loaded.
-        embedder, embed_name, dim = None, previous.data.embed_model, previous.data.dim
+    keep_rows = _kept_rows(previous, settings, wanted, respaced)
+    have = {previous.data.rows[n].hash for n in keep_rows}
+    new_rows = _chunk_rows(docs, texts, wanted - have, settings)
     t0 = time.perf_counter()
-    batches = []
-    total = len(new_rows)
-    if progress:
-        progress(0, total, "embedding")
-    if embedder is not None:
-        step = max(embedder.batch_size, 64)
-        for lo in range(0, total, step):
-            batches.append(embedder.embed_passages([r.text for r in new_rows[lo : lo + step]]))
-            if progress:
-                progress(min(lo + step, total), total, "embedding")
+    new_vecs, embed_name, dim = _embed_rows(new_rows, previous, settings, progress)
     summary.embed_seconds = time.perf_counter() - t0
-    new_vecs = np.concatenate(batches) if batches else np.zeros((0, dim), "float32")
-    if previous is not None and same_chunking:
-        kept = np.asarray(previous.data.vectors[keep_rows], dtype=np.float32)
-        rows = [previous.data.rows[n] for n in keep_rows] + new_rows
-    else:
-        kept = np.zeros((0, dim), "float32")
-        rows = new_rows
-    vectors = np.concatenate([kept.reshape(-1, dim), new_vecs])
+    kept = np.zeros((0, dim), "float32")
+    if keep_rows:
+        kept = np.asarray(previous.data.vectors[keep_rows], dtype=np.float32).reshape(-1, dim)
+    rows = [previous.data.rows[n] for n in keep_rows] + new_rows
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.hash] = counts.get(r.hash, 0) + 1
@@ -298,7 +325,7 @@ def _commit(
         d.chunks = counts.get(d.hash, 0)
     kind = choose_index_type(settings.index_type, len(rows), settings.ann_threshold)
     if progress:
-        progress(total, total, "indexing")
+        progress(len(new_rows), len(new_rows), "indexing")
     data = IndexData(
         embed_model=embed_name,
         dim=dim,
@@ -308,7 +335,7 @@ def _commit(
         docs=docs,
         rows=rows,
         texts=texts,
-        vectors=vectors,
+        vectors=np.concatenate([kept, new_vecs]),
     )
     write_index(settings.index_dir, data, previous)
     summary.documents = len(docs)
