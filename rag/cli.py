@@ -105,7 +105,7 @@ def ingest(
             bar["bar"].close()
     click.echo(summary.line())
     if warm:
-        from rag.kvcache import warm_index
+        from rag.generate import warm_index
 
         with tqdm(desc="Passage states", unit="passage", file=sys.stderr) as states:
 
