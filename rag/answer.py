@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rag.citations import CheckedAnswer
 from rag.errors import InputError
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Citation, Hit, Sources
+
+if TYPE_CHECKING:
+    from rag.llm import LLM
+    from rag.prompt import Prompt
 
 __all__ = ["Answer", "Citation", "Sources", "ask", "ask_stream"]
 
@@ -61,6 +66,82 @@ def cites_closest(checked: CheckedAnswer, closest: Sequence[tuple[int, str]]) ->
     return not closest or any(c.n == closest[0][0] for c in checked.citations)
 
 
+@dataclass
+class _Reply:
+    """The model's side of one answer: it streams attempts and counts their tokens."""
+
+    llm: LLM
+    settings: Settings
+    answer: Answer
+    started: float
+    tokens: int = 0
+
+    def attempt(
+        self, prompt: Prompt, mode: str | None, hold_copies: bool, quiet: bool = False
+    ) -> Generator[str, None, tuple[str, int]]:
+        """Stream one model answer to ``prompt`` (``quiet``: show nothing of it); returns
+        (raw text, characters shown)."""
+        from rag.citations import restates_question
+        from rag.generate import answer_stream
+        from rag.prompt import NOT_FOUND
+
+        raw, shown = "", 0
+        stream = answer_stream(self.llm, self.settings, prompt, mode=mode)
+        try:
+            for piece in stream:
+                if not raw:
+                    self.answer.first_token_s = time.perf_counter() - self.started
+                self.tokens += 1
+                raw += piece
+                head = raw.lstrip()
+                # Hold back what could still become the NOT_FOUND sentinel, or a copy of the
+                # question (asked again below).
+                if NOT_FOUND in raw or (head and NOT_FOUND.startswith(head)):
+                    continue
+                copying = hold_copies and restates_question(raw, self.answer.question, partial=True)
+                if quiet or copying:
+                    continue
+                if len(raw) > shown:
+                    yield raw[shown:]
+                    shown = len(raw)
+        finally:
+            stream.close()
+        return raw, shown
+
+    def checked(
+        self, prompt: Prompt, hits: list[Hit], closest: Sequence[tuple[int, str]]
+    ) -> Generator[str, None, tuple[str, CheckedAnswer, bool]]:
+        """Stream the answer, asked again once if it only copies the question and read again
+        in full once if stored states gave a doubtful one; returns (raw text, checked answer,
+        whether it is a refusal)."""
+        from rag.citations import judge, restates_question
+        from rag.generate import uses_states
+
+        query = self.answer.search_query
+        raw, shown = yield from self.attempt(prompt, None, True)
+        if shown == 0 and restates_question(raw, self.answer.question):
+            raw, shown = yield from self.attempt(prompt.with_retry_hint(), None, False)
+        checked, is_refusal = judge(raw, hits, query)
+        states = uses_states(self.llm, self.settings, hits)
+        if states and (is_refusal or not cites_closest(checked, closest)):
+            # A stored passage state never saw the passages before it, so the model may take a
+            # fact from the wrong one: an answer that would be refused, or that does not cite
+            # the passage holding the sentence closest to the question, is read again in full
+            # once. Text already shown is replaced by the final answer, not added to.
+            raw, _ = yield from self.attempt(prompt, "full", False, quiet=shown > 0)
+            checked, is_refusal = judge(raw, hits, query)
+        return raw, checked, is_refusal
+
+
+def _check_length(llm: LLM, question: str, settings: Settings) -> None:
+    q_tokens = llm.count_tokens(question)
+    if q_tokens > settings.n_ctx // 4:
+        raise InputError(
+            f"the question is {q_tokens} tokens long; keep it under {settings.n_ctx // 4} "
+            "tokens (about a paragraph)"
+        )
+
+
 def ask_stream(
     question: str, history: Sequence[dict[str, str]] | None = None, **overrides: Any
 ) -> Iterator[Sources | str | Answer]:
@@ -71,12 +152,8 @@ def ask_stream(
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
     from rag.analyzer import get_analyzer
-    from rag.citations import judge, restates_question
-    from rag.generate import answer_stream, uses_states
     from rag.llm import get_llm
     from rag.prompt import (
-        NOT_FOUND,
-        Prompt,
         build_prompt,
         detect_language,
         key_sentences,
@@ -94,19 +171,12 @@ def ask_stream(
     language = detect_language(question)
     search_query = rewrite_follow_up(question, history)
     previous = last_user_question(history) if search_query != question else None
-
     retriever = get_retriever(settings)  # a missing index fails before the model loads
     llm = get_llm(settings)
-    q_tokens = llm.count_tokens(question)
-    if q_tokens > settings.n_ctx // 4:
-        raise InputError(
-            f"the question is {q_tokens} tokens long; keep it under {settings.n_ctx // 4} "
-            "tokens (about a paragraph)"
-        )
+    _check_length(llm, question, settings)
     hits = select_passages(search_query, settings, llm.count_tokens)
     retrieve_s = time.perf_counter() - started
     answer = Answer(question=question, text="", search_query=search_query, retrieve_s=retrieve_s)
-
     if not relevant_enough(search_query, hits, settings):
         yield Sources([])
         answer.text, answer.refused = refusal(language), True
@@ -114,59 +184,17 @@ def ask_stream(
         yield answer.text
         yield answer
         return
-
     answer.sources = hits
     yield Sources(list(hits))
     asked = f"{previous or ''} {question}"  # what build_prompt matches sentences against
     weights = retriever.term_weights(get_analyzer().tokens(asked))
     prompt = build_prompt(question, hits, language, previous, settings.key_sentences, weights)
+    reply = _Reply(llm, settings, answer, started)
     closest = key_sentences(asked, hits, 1, weights)
-    tokens = 0
-
-    def generate(
-        attempt: Prompt, mode: str | None, hold_copies: bool, quiet: bool = False
-    ) -> Generator[str, None, tuple[str, int]]:
-        """Stream one model answer to ``attempt`` (``quiet``: show nothing of it); returns
-        (raw text, characters shown)."""
-        nonlocal tokens
-        raw, shown = "", 0
-        stream = answer_stream(llm, settings, attempt, mode=mode)
-        try:
-            for piece in stream:
-                if not raw:
-                    answer.first_token_s = time.perf_counter() - started
-                tokens += 1
-                raw += piece
-                head = raw.lstrip()
-                # Hold back what could still become the NOT_FOUND sentinel, or a copy of the
-                # question (asked again below).
-                if NOT_FOUND in raw or (head and NOT_FOUND.startswith(head)):
-                    continue
-                if quiet or (hold_copies and restates_question(raw, question, partial=True)):
-                    continue
-                if len(raw) > shown:
-                    yield raw[shown:]
-                    shown = len(raw)
-        finally:
-            stream.close()
-        return raw, shown
-
-    raw, shown = yield from generate(prompt, None, True)
-    if shown == 0 and restates_question(raw, question):
-        raw, shown = yield from generate(prompt.with_retry_hint(), None, False)
-    checked, is_refusal = judge(raw, hits, search_query)
-    if uses_states(llm, settings, hits) and (is_refusal or not cites_closest(checked, closest)):
-        # A stored passage state never saw the passages before it, so the model may take a
-        # fact from the wrong one: an answer that would be refused, or that does not cite the
-        # passage holding the sentence closest to the question, is read again in full once.
-        # Text already shown is replaced by the final answer, not added to.
-        raw, _ = yield from generate(prompt, "full", False, quiet=shown > 0)
-        checked, is_refusal = judge(raw, hits, search_query)
-    answer.tokens = tokens
-    answer.model_text = raw
+    raw, checked, is_refusal = yield from reply.checked(prompt, hits, closest)
+    answer.tokens, answer.model_text = reply.tokens, raw
     if is_refusal:
         answer.text, answer.refused = refusal(language), True
-        answer.sources = hits
     else:
         answer.text, answer.citations = checked.text, checked.citations
     answer.total_s = time.perf_counter() - started
