@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rag.answer import Answer, Sources, ask_stream, relevant_enough, select_passages  # noqa: E402
 from rag.llm import get_llm  # noqa: E402
 from rag.models import resolve_model  # noqa: E402
-from rag.prompt import build_messages, detect_language  # noqa: E402
+from rag.prompt import build_prompt, detect_language  # noqa: E402
 from rag.settings import get_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             if not hits:
                 print(f"  {q['id']:10} no passage passes the threshold; skipped", flush=True)
                 continue
-            messages = build_messages(
+            messages = build_prompt(
                 question, hits, detect_language(question), key_count=settings.key_sentences
-            )
+            ).messages()
             if pipeline_first:
                 answer, _ = run_pipeline(question, overrides)
             r_first, r_total, r_tokens = run_raw(

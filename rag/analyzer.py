@@ -9,47 +9,11 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 
-from rag.text import TOKEN
+from rag.text import INDONESIAN_QUESTION_WORDS, TOKEN
 
-_INDONESIAN_EXTRA = frozenset(
-    [
-        "apa",
-        "apakah",
-        "siapa",
-        "siapakah",
-        "berapa",
-        "berapakah",
-        "kapan",
-        "kapankah",
-        "dimana",
-        "di",
-        "mana",
-        "manakah",
-        "bagaimana",
-        "mengapa",
-        "kenapa",
-        "yang",
-        "dan",
-        "atau",
-        "ini",
-        "itu",
-        "dari",
-        "ke",
-        "pada",
-        "untuk",
-        "dengan",
-        "dalam",
-        "oleh",
-        "sebagai",
-        "adalah",
-        "ialah",
-        "tersebut",
-        "juga",
-        "akan",
-        "telah",
-        "sudah",
-        "saja",
-    ]
+_INDONESIAN_EXTRA = INDONESIAN_QUESTION_WORDS | frozenset(
+    "di yang dan atau ini itu dari ke pada untuk dengan dalam oleh sebagai adalah ialah tersebut "
+    "juga akan telah sudah saja".split()
 )
 
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from rag.text import INDONESIAN_QUESTION_WORDS, LETTERS
 from rag.types import Hit, Message
 
 NOT_FOUND = "NOT_FOUND"
@@ -36,84 +37,13 @@ REFUSALS = {
 }
 LANGUAGE_NAMES = {"id": "Indonesian", "en": "English"}
 
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-_INDONESIAN_MARKERS = frozenset(
-    [
-        "apa",
-        "apakah",
-        "siapa",
-        "siapakah",
-        "berapa",
-        "berapakah",
-        "kapan",
-        "bagaimana",
-        "mengapa",
-        "kenapa",
-        "dimana",
-        "mana",
-        "yang",
-        "dan",
-        "di",
-        "ke",
-        "dari",
-        "pada",
-        "untuk",
-        "dengan",
-        "dalam",
-        "oleh",
-        "adalah",
-        "ini",
-        "itu",
-        "tersebut",
-        "tahun",
-        "negara",
-        "saja",
-        "sebutkan",
-        "jelaskan",
-        "tidak",
-        "bukan",
-        "juga",
-        "sejak",
-        "antara",
-        "siapakah",
-        "berapa",
-    ]
+_INDONESIAN_MARKERS = INDONESIAN_QUESTION_WORDS | frozenset(
+    "yang dan di ke dari pada untuk dengan dalam oleh adalah ini itu tersebut tahun negara saja "
+    "sebutkan jelaskan tidak bukan juga sejak antara".split()
 )
 _ENGLISH_MARKERS = frozenset(
-    [
-        "what",
-        "who",
-        "whom",
-        "which",
-        "when",
-        "where",
-        "why",
-        "how",
-        "many",
-        "much",
-        "the",
-        "is",
-        "are",
-        "was",
-        "were",
-        "does",
-        "do",
-        "did",
-        "of",
-        "in",
-        "on",
-        "for",
-        "with",
-        "and",
-        "to",
-        "from",
-        "by",
-        "since",
-        "between",
-        "name",
-        "list",
-        "explain",
-    ]
+    "what who whom which when where why how many much is are was were do does did the of in on "
+    "to for from with and by since between name list explain".split()
 )
 # Words that point back to an earlier turn: Indonesian -nya suffix forms, demonstratives, pronouns.
 _ANAPHORA = re.compile(
@@ -125,7 +55,7 @@ _ANAPHORA = re.compile(
 
 def detect_language(text: str) -> str:
     """``"id"`` or ``"en"``, by counting function words (ties go to Indonesian)."""
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower() for w in LETTERS.findall(text)]
     ind = sum(w in _INDONESIAN_MARKERS for w in words)
     eng = sum(w in _ENGLISH_MARKERS for w in words)
     return "en" if eng > ind else "id"
@@ -146,7 +76,7 @@ def last_user_question(history: Sequence[dict[str, str]] | None) -> str | None:
 
 def is_follow_up(question: str) -> bool:
     """A short question, or one that points back with a pronoun, needs the previous turn."""
-    return len(_WORD.findall(question)) <= 4 or bool(_ANAPHORA.search(question))
+    return len(LETTERS.findall(question)) <= 4 or bool(_ANAPHORA.search(question))
 
 
 def rewrite_follow_up(question: str, history: Sequence[dict[str, str]] | None) -> str:
@@ -292,15 +222,3 @@ def build_prompt(
         f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
     )
     return Prompt(SYSTEM_PROMPT, tuple(hits), tail)
-
-
-def build_messages(
-    question: str,
-    hits: Sequence[Hit],
-    language: str,
-    previous_question: str | None = None,
-    key_count: int = 1,
-    weights: Mapping[str, float] | None = None,
-) -> list[Message]:
-    """The chat messages of :func:`build_prompt` with the same arguments."""
-    return build_prompt(question, hits, language, previous_question, key_count, weights).messages()

@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import re
 
+INDONESIAN_QUESTION_WORDS = frozenset(
+    "apa apakah siapa siapakah berapa berapakah kapan kapankah bagaimana mengapa kenapa dimana "
+    "mana manakah".split()
+)
+"""Indonesian question words: stop-words for BM25, markers of the language."""
+
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 """A run of letters and digits."""
 

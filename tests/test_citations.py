@@ -13,7 +13,7 @@ from rag.citations import (
 from rag.prompt import (
     NOT_FOUND,
     SYSTEM_PROMPT,
-    build_messages,
+    build_prompt,
     detect_language,
     fit_passages,
     is_follow_up,
@@ -98,8 +98,8 @@ def test_follow_up_detection_and_rewrite() -> None:
 
 
 def test_prompt_prefix_is_stable_and_passages_are_numbered() -> None:
-    a = build_messages("Apa?", hits(), "id")
-    b = build_messages("What?", hits()[::-1], "en")
+    a = build_prompt("Apa?", hits(), "id").messages()
+    b = build_prompt("What?", hits()[::-1], "en").messages()
     assert a[0] == b[0] == {"role": "system", "content": SYSTEM_PROMPT}
     assert NOT_FOUND in SYSTEM_PROMPT
     user = a[1]["content"]
@@ -152,11 +152,16 @@ def test_key_sentences_are_the_passage_sentences_closest_to_the_question() -> No
     assert ranked == [observer, (1, TEXT_A.split(". ")[0] + "."), (2, TEXT_B)]
     assert key_sentences(question + " Simposium?", hits(), 2) == ranked[:2]
     assert key_sentences("Hotel apa?", hits(), 5) == [(2, TEXT_B)]
-    user = build_messages(question, hits(), "id")[1]["content"]
+    user = build_prompt(question, hits(), "id").messages()[1]["content"]
     closest = "Most relevant sentence: [1] Indonesia menjadi negara observer sejak tahun 2015."
     assert user.index("[2] (Simposium)") < user.index(closest) < user.index("Question:")
-    user = build_messages(question + " Simposium?", hits(), "id", key_count=2)[1]["content"]
+    user = build_prompt(question + " Simposium?", hits(), "id", key_count=2).messages()[1][
+        "content"
+    ]
     assert f"Most relevant sentences:\n[1] {observer[1]}\n[1] Aliansi Pasifik" in user
     assert user.index("[2] (Simposium)") < user.index("Most relevant") < user.index("Question:")
-    assert "Most relevant" not in build_messages("Zebra?", hits(), "en")[1]["content"]
-    assert "Most relevant" not in build_messages(question, hits(), "en", key_count=0)[1]["content"]
+    assert "Most relevant" not in build_prompt("Zebra?", hits(), "en").messages()[1]["content"]
+    assert (
+        "Most relevant"
+        not in build_prompt(question, hits(), "en", key_count=0).messages()[1]["content"]
+    )

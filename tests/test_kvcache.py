@@ -19,7 +19,6 @@ from rag.prompt import (
     PASSAGE_SEPARATOR,
     PASSAGES_HEADER,
     SYSTEM_PROMPT,
-    build_messages,
     build_prompt,
     passage_body,
 )
@@ -128,7 +127,7 @@ def test_lru_eviction_keeps_budget_and_recent_states(tmp_path: Path) -> None:
 def test_prompt_parts_are_what_the_messages_render() -> None:
     hits = [CAPITAL, PRESIDENT]
     prompt = build_prompt(QUESTION, hits, "en", "Where is Zarkovia?")
-    messages = build_messages(QUESTION, hits, "en", "Where is Zarkovia?")
+    messages = build_prompt(QUESTION, hits, "en", "Where is Zarkovia?").messages()
     assert prompt.messages() == messages
     assert messages[0]["content"] == prompt.system == SYSTEM_PROMPT
     assert prompt.labels == ["[1]", "[2]"]
