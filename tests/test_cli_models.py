@@ -119,3 +119,16 @@ def test_python_m_rag_cli_models_help() -> None:
     assert out.stdout.startswith("Usage: rag models ")
     for sub in ("install", "list"):
         assert f"  {sub} " in out.stdout
+
+
+@pytest.mark.parametrize("command", ["ask", "ingest", "eval", "serve"])
+def test_python_m_rag_cli_runs_every_command(command: str) -> None:
+    """``python -m rag.cli`` defines all commands before it runs (it once ran before them)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", command, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"Usage: rag {command} ")
