@@ -1,11 +1,12 @@
-"""Files written whole or not at all, and their sha256."""
+"""Files written whole or not at all, their sha256, and a lock that holds across processes."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -38,3 +39,20 @@ def sha256_file(path: Path, on_block: Callable[[int], object] | None = None) -> 
             if on_block is not None:
                 on_block(len(block))
     return digest.hexdigest()
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if missing) while the block runs;
+    waits while another process or thread holds it. The kernel drops the lock if the holder
+    dies (``kill -9`` included), so a crash never leaves it stuck."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

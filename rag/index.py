@@ -300,7 +300,7 @@ def write_index(path: Path | str, data: IndexData, previous: Index | None = None
 
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), dir=path.parent))
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -346,6 +346,20 @@ def write_index(path: Path | str, data: IndexData, previous: Index | None = None
         raise
     data.vectors = vectors
     return Index(path, data, faiss_index, bm25)
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}.tmp-"
+
+
+def remove_leftovers(path: Path | str) -> int:
+    """Delete the temporary folders that writes cut short (a crash, ``kill -9``) left beside
+    the index at ``path``; returns how many. Call it only while holding the write lock."""
+    path = Path(path).resolve()
+    stale = [p for p in path.parent.glob(f"{_tmp_prefix(path)}*") if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)
 
 
 def _swap(new: Path, path: Path) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Iterable, Iterator, Set
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,24 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, str], None]
 
 # One writer at a time per process; readers keep using the index they loaded.
-_write_lock = threading.Lock()
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextmanager
+def write_lock(index_dir: Path | str) -> Iterator[None]:
+    """Serialise the writers of one index: threads of this process, and other processes
+    through a lock file beside the folder (the folder itself is swapped by each write). Writes
+    that were cut short leave temporary folders; the next writer removes them."""
+    from rag.fileio import locked
+    from rag.index import remove_leftovers
+
+    path = Path(index_dir).resolve()
+    with _thread_locks_guard:
+        lock = _thread_locks.setdefault(str(path), threading.Lock())
+    with lock, locked(path.with_name(f".{path.name}.lock")):
+        remove_leftovers(path)
+        yield
 
 
 @dataclass
@@ -125,7 +143,7 @@ def ingest(
             + ", ".join(map(str, paths))
             + "; supported: .txt .md .html .jsonl"
         )
-    with _write_lock:
+    with write_lock(settings.index_dir):
         previous = _load_existing(settings, rebuild)
         summary = IngestSummary()
         current = dict(previous.data.docs) if previous else {}
@@ -210,7 +228,7 @@ def remove(ids: Iterable[str], settings: Settings) -> IngestSummary:
     """Drop documents by id. Costs a rebuild of FAISS and BM25 from stored data, no embedding."""
     started = time.perf_counter()
     ids = list(ids)
-    with _write_lock:
+    with write_lock(settings.index_dir):
         previous = _load_existing(settings, rebuild=False)
         if previous is None:
             raise IndexStateError(f"no index at {settings.index_dir}/; nothing to remove")

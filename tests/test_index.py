@@ -24,8 +24,10 @@ def _load(settings: Settings) -> Index:
 
 
 def _leftovers(settings: Settings) -> list[str]:
-    """Hidden siblings of the index folder (temporary builds, the swapped-out index)."""
-    return sorted(p.name for p in Path(settings.index_dir).parent.iterdir() if p.name[0] == ".")
+    """Hidden siblings of the index folder (temporary builds, the swapped-out index); the
+    writers' lock file stays by design."""
+    parent = Path(settings.index_dir).parent
+    return sorted(p.name for p in parent.iterdir() if p.name[0] == "." and p.suffix != ".lock")
 
 
 def _retriever(index: Index) -> Retriever:
