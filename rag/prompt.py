@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from rag.text import INDONESIAN_QUESTION_WORDS, LETTERS
+from rag.text import INDONESIAN_QUESTION_WORDS, LETTERS, defang
 from rag.types import Hit, Message
 
 NOT_FOUND = "NOT_FOUND"
@@ -97,7 +97,7 @@ def passage_body(hit: Hit) -> str:
     """What follows a passage's label: ``" (title) text"`` (the same for every number, so a
     stored state of it serves wherever the passage ranks)."""
     title = f" ({hit.title})" if hit.title else ""
-    return f"{title} {hit.text}"
+    return defang(f"{title} {hit.text}")
 
 
 def format_passage(n: int, hit: Hit) -> str:
@@ -221,4 +221,4 @@ def build_prompt(
         f"{closest}{earlier}Question: {question}\n"
         f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
     )
-    return Prompt(SYSTEM_PROMPT, tuple(hits), tail)
+    return Prompt(SYSTEM_PROMPT, tuple(hits), defang(tail))

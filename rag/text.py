@@ -44,3 +44,18 @@ CITATION_GROUP = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 
 CITATIONS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
 """Markers written after a sentence's full stop ("... 2015. [1]")."""
+
+CHAT_CONTROL = re.compile(
+    r"<\|[^<>|\s]{1,40}\|>"  # ChatML, Llama 3, Phi: <|im_start|>, <|eot_id|>
+    r"|<\uff5c[^<>\s]{1,60}\uff5c>"  # DeepSeek: <｜begin▁of▁sentence｜>
+    r"|</?(?:s|start_of_turn|end_of_turn)>"  # Llama 2, Gemma
+    r"|\[/?INST\]|<</?SYS>>"  # Llama 2, Mistral
+)
+"""A chat-template control token written as text. llama.cpp reads such text in a prompt as
+the control token itself, so an article could open a system turn of its own."""
+
+
+def defang(text: str) -> str:
+    """``text`` with every chat-template control token taken out: article text (and questions)
+    reach the model as data, never as turn markers (prompt injection, OWASP LLM01)."""
+    return CHAT_CONTROL.sub(" ", text) if "<" in text or "[" in text else text
