@@ -136,7 +136,7 @@ def ingest(
     for p in paths:
         if not p.exists():
             raise InputError(f"{p} does not exist; give files or folders of articles")
-    docs = list(load_paths(paths))
+    docs = list(load_paths(paths, max_file_bytes=int(settings.max_file_mb * 1_000_000)))
     if not docs and not prune:
         raise InputError(
             "no articles found in "

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1")
     port: int = Field(7860)
     max_upload_mb: float = Field(10.0, gt=0, description="Largest file the chat accepts.")
+    max_file_mb: float = Field(
+        20.0, gt=0, description="Largest file ingest reads (checked before reading it)."
+    )
 
     def merged(self, **overrides: Any) -> Settings:
         """A copy with ``overrides`` applied; ``None`` values are ignored (unset CLI flags)."""

@@ -412,8 +412,53 @@ def test_jsonl_bad_line_names_file_and_line(tmp_path: Path, bad: str) -> None:
     with pytest.raises(InputError) as err:
         list(load_paths([path]))
     message = str(err.value)
-    assert "bad.jsonl line 2" in message
+    assert "bad.jsonl: 1 bad line(s) (2); line 2: " in message
+    assert "nothing of this file was indexed" in message
     assert "\n" not in message
+
+
+def test_jsonl_with_bad_lines_is_rejected_whole_naming_every_line(tmp_path: Path) -> None:
+    good = json.dumps({"id": "ok", "text": "Fine."})
+    path = _write(
+        tmp_path / "many.jsonl", "\n".join([good, "{x", good.replace("ok", "b"), "[]", "{y"])
+    )
+    with pytest.raises(
+        InputError, match=r"many.jsonl: 3 bad line\(s\) \(2, 4, 5\); line 2: not valid"
+    ):
+        list(load_paths([path]))
+
+
+def test_empty_binary_and_oversized_files_are_refused_in_one_line(tmp_path: Path) -> None:
+    empty = _write(tmp_path / "empty.txt", "  \n")
+    binary = tmp_path / "photo.txt"
+    binary.write_bytes(bytes(range(256)) * 20)
+    big = _write(tmp_path / "big.txt", "Kata yang panjang. " * 2000)
+    for path, why in ((empty, "is empty"), (binary, "holds binary data, not text")):
+        with pytest.raises(InputError, match=why):
+            list(load_paths([path]))
+    with pytest.raises(InputError, match=r"over the 0.01 MB limit for one file; .*RAG_MAX_FILE_MB"):
+        list(load_paths([big], max_file_bytes=10_000))
+    assert len(list(load_paths([big], max_file_bytes=1_000_000))) == 1
+
+
+def test_legacy_encodings_are_decoded_right(tmp_path: Path) -> None:
+    text = "Café di Jakarta menjual kopi susu yang enak sekali.\n"
+    for encoding in ("cp1252", "latin-1", "utf-16", "utf-8-sig"):
+        path = tmp_path / f"{encoding}.txt"
+        path.write_bytes(text.encode(encoding))
+        assert [d.text for d in load_paths([path])] == [text.strip()], encoding
+
+
+def test_a_link_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    outside = _write(tmp_path / "secret.txt", "Rahasia yang tidak boleh diindeks sama sekali.")
+    folder = tmp_path / "articles"
+    _write(folder / "a.txt", "Berita biasa tentang pasar dan harga beras.")
+    (folder / "b.txt").symlink_to(outside)
+    with pytest.raises(InputError, match=r"b.txt links to .*secret.txt, outside"):
+        list(load_paths([folder]))
+    (folder / "b.txt").unlink()
+    (folder / "c.txt").symlink_to(folder / "a.txt")  # a link within the folder is fine
+    assert sorted(d.id for d in load_paths([folder])) == ["a.txt"]  # the same file, read once
 
 
 def _write(path: Path, text: str) -> Path:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,13 +17,39 @@ if TYPE_CHECKING:
     from rag.documents import Document
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".html", ".htm", ".jsonl")
+# Control characters other than tab, newline and carriage return: text has almost none.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, max_bytes: int | None = None) -> str:
+    """The text of ``path``, its encoding found (a BOM, UTF-8, Windows-1252, Latin-1). Raises
+    ``InputError`` for a file over ``max_bytes`` (before reading it), an empty one, or binary
+    data."""
     try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise InputError(
+                f"{path} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit for one "
+                "file; split it, or raise RAG_MAX_FILE_MB"
+            )
         data = path.read_bytes()
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror or err}") from err
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16", errors="replace")
+    else:
+        text = _decode(data)
+    if not text.strip():
+        raise InputError(f"{path} is empty; add the article's text or leave the file out")
+    controls = sum(1 for c in text[:8192] if _CONTROL.match(c))
+    if "\x00" in text or controls > len(text[:8192]) / 20:
+        raise InputError(
+            f"{path} holds binary data, not text; give articles as .txt, .md, .html or .jsonl"
+        )
+    return text
+
+
+def _decode(data: bytes) -> str:
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -30,41 +58,59 @@ def _read(path: Path) -> str:
     return data.decode("latin-1")
 
 
-def _jsonl(path: Path, doc_path: str) -> Iterator[Document]:
-    for number, line in enumerate(_read(path).splitlines(), start=1):
+def _record(line: str, doc_path: str) -> Document:
+    """The document of one JSONL line; ``InputError`` says what is wrong with it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON ({err.msg})") from err
+    if not isinstance(record, dict):
+        raise InputError('expected an object like {"id": ..., "text": ...}')
+    doc_id, text = record.get("id"), record.get("text")
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise InputError('needs a non-empty string "id"')
+    if not isinstance(text, str):
+        raise InputError('needs a string "text"')
+    extra = {}
+    for key in ("title", "url", "date"):
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InputError(f'"{key}" must be a string')
+        extra[key] = value or None
+    return document_from_text(doc_id.strip(), text, path=doc_path, **extra)
+
+
+def _jsonl(path: Path, doc_path: str, max_bytes: int | None) -> Iterator[Document]:
+    """The documents of a JSONL file, all or none: a file with bad lines is rejected whole,
+    with every bad line's number, so nothing is half-ingested."""
+    docs: list[Document] = []
+    bad: list[tuple[int, str]] = []
+    for number, line in enumerate(_read(path, max_bytes).splitlines(), start=1):
         if not line.strip():
             continue
-        where = f"{path} line {number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{where}: not valid JSON ({err.msg}); fix or remove it") from err
-        if not isinstance(record, dict):
-            raise InputError(f'{where}: expected an object like {{"id": ..., "text": ...}}')
-        doc_id, text = record.get("id"), record.get("text")
-        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
-            doc_id = str(doc_id)
-        if not isinstance(doc_id, str) or not doc_id.strip():
-            raise InputError(f'{where}: needs a non-empty string "id"')
-        if not isinstance(text, str):
-            raise InputError(f'{where}: needs a string "text"')
-        extra = {}
-        for key in ("title", "url", "date"):
-            value = record.get(key)
-            if value is not None and not isinstance(value, str):
-                raise InputError(f'{where}: "{key}" must be a string')
-            extra[key] = value or None
-        yield document_from_text(doc_id.strip(), text, path=doc_path, **extra)
+            docs.append(_record(line, doc_path))
+        except InputError as err:
+            bad.append((number, str(err)))
+    if bad:
+        lines = ", ".join(str(n) for n, _ in bad[:10]) + (" ..." if len(bad) > 10 else "")
+        raise InputError(
+            f"{path}: {len(bad)} bad line(s) ({lines}); line {bad[0][0]}: {bad[0][1]}; "
+            "fix or remove them (nothing of this file was indexed)"
+        )
+    yield from docs
 
 
-def _load_file(path: Path, doc_id: str) -> Iterator[Document]:
+def _load_file(path: Path, doc_id: str, max_bytes: int | None) -> Iterator[Document]:
     suffix = path.suffix.lower()
     doc_path = str(path.resolve())
     if suffix == ".jsonl":
-        yield from _jsonl(path, doc_path)
+        yield from _jsonl(path, doc_path, max_bytes)
         return
     kind = {".md": "md", ".html": "html", ".htm": "html"}.get(suffix, "txt")
-    yield document_from_text(doc_id, _read(path), kind=kind, path=doc_path)
+    yield document_from_text(doc_id, _read(path, max_bytes), kind=kind, path=doc_path)
 
 
 def _folder_files(folder: Path) -> list[tuple[Path, str]]:
@@ -75,6 +121,11 @@ def _folder_files(folder: Path) -> list[tuple[Path, str]]:
             if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
             path = Path(dirpath) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(folder.resolve()):
+                raise InputError(
+                    f"{path} links to {path.resolve()}, outside {folder}; copy the file into "
+                    "the folder or give it directly"
+                )
             found.append((path, path.relative_to(folder).as_posix()))
     return sorted(found, key=lambda item: item[1])
 
@@ -91,11 +142,14 @@ def _given_files(given: Path) -> list[tuple[Path, str]]:
     raise InputError(f"no such file or folder: {given}")
 
 
-def load_paths(paths: Iterable[Path | str]) -> Iterator[Document]:
+def load_paths(
+    paths: Iterable[Path | str], max_file_bytes: int | None = None
+) -> Iterator[Document]:
     """Documents from files and folders (searched recursively, in sorted order, hidden files
     skipped). A file's id is its path relative to the folder given, or its name when given
     directly; a .jsonl line's id is its record's ``id``. Raises ``InputError`` for missing paths,
-    unsupported files given explicitly, bad .jsonl lines and ids used by two different files."""
+    unsupported files given explicitly, bad .jsonl lines, ids used by two different files, files
+    over ``max_file_bytes``, empty or binary files and links out of a folder given."""
     seen_files: set[Path] = set()
     owners: dict[str, str] = {}
     for given in paths:
@@ -104,7 +158,7 @@ def load_paths(paths: Iterable[Path | str]) -> Iterator[Document]:
             if resolved in seen_files:
                 continue
             seen_files.add(resolved)
-            for doc in _load_file(path, doc_id):
+            for doc in _load_file(path, doc_id, max_file_bytes):
                 owner = owners.get(doc.id)
                 if owner is not None:
                     where = f"twice in {path}" if owner == str(path) else f"by {owner} and {path}"
