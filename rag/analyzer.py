@@ -24,8 +24,9 @@ def stop_words() -> frozenset[str]:
     from Sastrawi.StopWordRemover.StopWordRemoverFactory import StopWordRemoverFactory
 
     indonesian = set(StopWordRemoverFactory().get_stop_words())
-    # NLTK's English list (bm25s ships it); it leaves out the modals "could" and "would".
-    english = {*STOPWORDS_EN_PLUS, "could", "would"}
+    # NLTK's English list (bm25s ships it); it leaves out the modals "could" and "would", and
+    # holds contraction pieces that are words of their own in news ("won", "ma": Mahkamah Agung).
+    english = {*STOPWORDS_EN_PLUS, "could", "would"} - {"won", "ma", "don", "ain"}
     return frozenset(indonesian | _INDONESIAN_EXTRA | english)
 
 

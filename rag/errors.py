@@ -18,3 +18,10 @@ class IndexStateError(RagError):
 
 class ModelError(RagError):
     """The model file is missing, truncated or cannot be loaded, or the remote model failed."""
+
+
+def first_line(message: object) -> str:
+    """The first line of an error's message ("" when it has none): errors are shown on one
+    line."""
+    lines = str(message).strip().splitlines()
+    return lines[0] if lines else ""

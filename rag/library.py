@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.errors import RagError
+from rag.errors import RagError, first_line
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,11 +31,6 @@ def _write_lock(index_dir: Path) -> threading.RLock:
     key = str(index_dir.resolve())
     with _write_locks_guard:
         return _write_locks.setdefault(key, threading.RLock())
-
-
-def _first_line(message: object) -> str:
-    lines = str(message).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 class Library:
@@ -73,7 +68,7 @@ class Library:
         try:
             index = get_index(self.settings)
         except RagError as exc:
-            self._failed = (stamp, _first_line(exc))
+            self._failed = (stamp, first_line(exc))
             return None, self._failed[1]
         self._failed = None
         return index, None

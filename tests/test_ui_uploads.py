@@ -100,3 +100,13 @@ def test_discard_unused_deletes_only_the_apps_copies(tmp_path: Path) -> None:
     deleted = discard_unused([str(mine), str(elsewhere), str(folder / "gone.txt")], folder)
     assert deleted == [mine]
     assert not mine.exists() and elsewhere.exists()
+
+
+def test_utf16_text_and_htm_pages_are_accepted(tmp_path: Path) -> None:
+    """UTF-16 text is full of NUL bytes; its BOM tells it from binary data (ingest reads it)."""
+    utf16 = tmp_path / "u16.txt"
+    utf16.write_bytes("Café di Jakarta menjual kopi.".encode("utf-16"))
+    page = tmp_path / "page.htm"
+    page.write_text("<p>Berita</p>", encoding="utf-8")
+    assert check_upload(utf16, "u16.txt", 2000) is None
+    assert check_upload(page, "page.htm", 2000) is None

@@ -13,13 +13,13 @@ from typing import Any
 import gradio as gr
 
 from rag.library import Library
+from rag.models.catalog import BUILTIN_MODELS
 from rag.settings import Settings
 from ui.examples import MAX_EXAMPLES, example_questions
 from ui.render import note_html, render_chat, render_sources
 from ui.texts import TEXTS, texts
 from ui.turn import AskFn, Status, Turn, history, next_id, stream_turn
 
-BUILTIN_MODELS = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
 Updates = tuple[Any, ...]
 
 
@@ -34,7 +34,7 @@ class ChatTab:
         self.library = library
         self.concurrency = concurrency
         self._base = settings.model_dump()
-        self.models = list(BUILTIN_MODELS)
+        self.models = list(BUILTIN_MODELS)  # the catalog: default first, then the small one
         if settings.model not in self.models:
             self.models.insert(0, settings.model)
 

@@ -10,9 +10,10 @@ import html
 import re
 from collections.abc import Callable, Sequence
 
+from rag.errors import first_line
 from rag.types import Citation, Hit
 from ui.texts import texts
-from ui.turn import Status, Turn, first_line
+from ui.turn import Status, Turn
 
 DocText = Callable[[str], str | None]
 """The cleaned text of a document by id, or None when it is not (or no longer) indexed."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from rag.errors import RagError
+from rag.errors import RagError, first_line
 from rag.types import Answer, Citation, Hit, Message, Sources
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,6 @@ class Turn:
             sources=list(self.hits),
             refused=self.status is Status.REFUSED,
         )
-
-
-def first_line(message: object) -> str:
-    """The first non-empty-stripped line of ``message`` (errors are shown on one line)."""
-    lines = str(message).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def next_id(turns: Sequence[Turn]) -> int:

@@ -3,6 +3,7 @@ under (in a folder next to the index), and undoing a store when indexing fails."
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
@@ -10,12 +11,13 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from rag.documents.loading import SUPPORTED_SUFFIXES
 from rag.errors import InputError
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".jsonl")
+UPLOAD_SUFFIXES = SUPPORTED_SUFFIXES
 DEFAULT_MAX_UPLOAD_MB = 10.0
 
 Problem = tuple[str, dict[str, str]]
@@ -54,8 +56,10 @@ def check_upload(path: Path, name: str, max_bytes: int) -> Problem | None:
     if size == 0:
         return "empty", {"name": shown}
     with path.open("rb") as fh:
-        if b"\x00" in fh.read(65536):
-            return "binary", {"name": shown}
+        head = fh.read(65536)
+    utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # NULs are its text
+    if b"\x00" in head and not utf16:
+        return "binary", {"name": shown}
     return None
 
 

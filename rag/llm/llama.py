@@ -15,18 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ModelError
+from rag.errors import ModelError, first_line
 from rag.llm.base import LLM
 from rag.types import Message
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message, or its repr when it has none."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else repr(exc)
 
 
 class LlamaCppLLM(LLM):
@@ -139,7 +133,7 @@ class LlamaCppLLM(LLM):
                     if text:
                         yield text
             except (ValueError, RuntimeError) as exc:
-                message = first_line(exc)
+                message = first_line(exc) or repr(exc)
                 if "exceed context window" in message:
                     raise ModelError(
                         f"the prompt is longer than the model's context window ({message}); "

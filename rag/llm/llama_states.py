@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rag.errors import ModelError
-from rag.llm.llama import LlamaCppLLM, first_line
+from rag.errors import ModelError, first_line
+from rag.llm.llama import LlamaCppLLM
 from rag.llm.llama_context import SeqContext
 from rag.prompt import PASSAGE_SEPARATOR, PASSAGES_HEADER, SYSTEM_PROMPT, Prompt
 from rag.states import PassageCache, StoredState, model_identity
@@ -152,7 +152,7 @@ class StatePrefill:
             except RuntimeError as exc:
                 self._segments = []
                 raise ModelError(
-                    f"llama.cpp failed while answering: {first_line(exc)[:160]}"
+                    f"llama.cpp failed while answering: {(first_line(exc) or repr(exc))[:160]}"
                 ) from exc
             except BaseException:
                 self._segments = []

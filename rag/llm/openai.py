@@ -61,7 +61,8 @@ class OpenAILLM(LLM):
             )
             with chunks:
                 for chunk in chunks:
-                    text = chunk.choices[0].delta.content if chunk.choices else None
+                    delta = getattr(chunk.choices[0], "delta", None) if chunk.choices else None
+                    text = getattr(delta, "content", None)
                     if text:
                         yield text
         except openai.APITimeoutError as exc:
