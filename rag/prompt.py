@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from rag.text import INDONESIAN_QUESTION_WORDS, LETTERS, defang
+from rag.text import INDONESIAN_QUESTION_WORDS, LETTERS, defang, model_view
 from rag.types import Hit, Message
 
 NOT_FOUND = "NOT_FOUND"
@@ -97,7 +97,7 @@ def passage_body(hit: Hit) -> str:
     """What follows a passage's label: ``" (title) text"`` (the same for every number, so a
     stored state of it serves wherever the passage ranks)."""
     title = f" ({hit.title})" if hit.title else ""
-    return defang(f"{title} {hit.text}")
+    return f"{defang(title)} {model_view(hit.text)}"
 
 
 def format_passage(n: int, hit: Hit) -> str:
@@ -183,9 +183,10 @@ def key_sentences(
     from rag.analyzer import get_analyzer
     from rag.evidence import rank_sentences
 
-    ranked = rank_sentences(get_analyzer().tokens(question), [h.text for h in hits], weights)
+    texts = [model_view(h.text) for h in hits]  # what the model reads of each passage
+    ranked = rank_sentences(get_analyzer().tokens(question), texts, weights)
     return [
-        (s.passage + 1, " ".join(hits[s.passage].text[s.start : s.end].split()))
+        (s.passage + 1, " ".join(texts[s.passage][s.start : s.end].split()))
         for s in ranked[:count]
         if s.score > 0
     ]

@@ -59,3 +59,33 @@ def defang(text: str) -> str:
     """``text`` with every chat-template control token taken out: article text (and questions)
     reach the model as data, never as turn markers (prompt injection, OWASP LLM01)."""
     return CHAT_CONTROL.sub(" ", text) if "<" in text or "[" in text else text
+
+
+INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|the above)\b"
+    r"|\b(?:abaikan|lupakan)\b[^.!?\n]{0,40}\b(?:instruksi|perintah|aturan|artikel ini)\b"
+    r"|\b(?:system prompt|new task|new instructions?|you are now)\b"
+    r"|\binstruksi (?:sistem|baru)\b|\bperintah baru\b"
+    r"|\b(?:reply|respond|answer) only\b|\bjawab(?:lah)? (?:hanya|setiap|semua)\b"
+    r"|\b(?:assistant|asisten)(?: ai)?\s*:|\b(?:catatan|pesan) untuk (?:asisten|ai)\b"
+    r"|\[system\]|#+\s*instruction"
+    r"|\b(?:jawaban yang benar|the (?:correct|right|true) answer)\b[^.!?\n]{0,12}:",
+    re.IGNORECASE,
+)
+"""A sentence that speaks to the assistant instead of reporting news ("Ignore previous
+instructions ...", "Abaikan semua instruksi ...", "Catatan untuk asisten AI: ...")."""
+
+
+def without_instructions(text: str) -> str:
+    """``text`` without its sentences that give the assistant instructions: an article is data,
+    and a small model may obey a sentence that tells it what to answer."""
+    if not INSTRUCTION.search(text):
+        return text
+    kept = [s for s in PASSAGE_SENTENCE_BREAK.split(text) if not INSTRUCTION.search(s)]
+    return " ".join(kept)
+
+
+def model_view(text: str) -> str:
+    """Article text as the model reads it: control tokens out (:func:`defang`), then the
+    sentences that instruct the assistant (:func:`without_instructions`)."""
+    return without_instructions(defang(text))
