@@ -42,16 +42,22 @@ def sha256_file(path: Path, on_block: Callable[[int], object] | None = None) -> 
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(path: Path, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on the file ``path`` (created if missing) while the block runs;
-    waits while another process or thread holds it. The kernel drops the lock if the holder
-    dies (``kill -9`` included), so a crash never leaves it stuck."""
+    waits while another process or thread holds it, calling ``on_wait`` once first. The kernel
+    drops the lock if the holder dies (``kill -9`` included), so a crash never leaves it
+    stuck."""
     import fcntl
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:

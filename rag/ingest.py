@@ -6,6 +6,7 @@ is embedded once, and removing documents never re-embeds anything (the vectors a
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, str], None]
 
 # One writer at a time per process; readers keep using the index they loaded.
+log = logging.getLogger(__name__)
+
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 
@@ -39,7 +42,11 @@ def write_lock(index_dir: Path | str) -> Iterator[None]:
     path = Path(index_dir).resolve()
     with _thread_locks_guard:
         lock = _thread_locks.setdefault(str(path), threading.Lock())
-    with lock, locked(path.with_name(f".{path.name}.lock")):
+
+    def waiting() -> None:
+        log.warning("waiting for another ingest or removal on %s to finish", path)
+
+    with lock, locked(path.with_name(f".{path.name}.lock"), on_wait=waiting):
         remove_leftovers(path)
         yield
 

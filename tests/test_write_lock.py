@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, article, write_articles
 
 from rag.index import Index
@@ -93,3 +95,18 @@ def test_next_write_removes_leftovers_of_a_cut_short_write(
         pass
     assert not leftover.exists()
     assert len(Index.load(index_dir, settings.embed_model).documents()) == 5
+
+
+def test_a_writer_that_must_wait_says_so(
+    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    holder = _python(HOLDER, settings.index_dir)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        threading.Timer(1.0, holder.kill).start()  # let the writer wait a moment
+        with caplog.at_level("WARNING", logger="rag.ingest"):
+            ingest([write_articles(tmp_path / "docs", {"a.txt": article(1)})], settings)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert "waiting for another ingest or removal" in caplog.text
