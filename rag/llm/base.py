@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rag.types import Message
@@ -14,8 +15,18 @@ if TYPE_CHECKING:
 CHARS_PER_TOKEN = 3.5
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How an answer is generated: at most ``max_tokens``, at ``temperature``, ending at any of
+    the ``stop`` strings."""
+
+    max_tokens: int
+    temperature: float
+    stop: tuple[str, ...] = ()
+
+
 class LLM:
-    """A chat model. Subclasses implement ``stream`` and usually ``count_tokens``."""
+    """A chat model. Subclasses implement ``_stream`` and usually ``count_tokens``."""
 
     name: str = "llm"
     n_ctx: int | None = None  # context window in tokens, when known
@@ -31,6 +42,10 @@ class LLM:
         """Yield the answer to ``messages`` (``{"role", "content"}`` dicts) piece by piece.
 
         Closing the iterator early stops generation. Errors raise ``ModelError``."""
+        return self._stream(messages, Sampling(max_tokens, temperature, tuple(stop or ())))
+
+    def _stream(self, messages: list[Message], sampling: Sampling) -> Iterator[str]:
+        """What a backend implements: :meth:`stream` with its sampling settings in one value."""
         raise NotImplementedError
 
     def stream_prompt(

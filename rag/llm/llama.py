@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ModelError, first_line
-from rag.llm.base import LLM
+from rag.llm.base import LLM, Sampling
 from rag.types import Message
 
 if TYPE_CHECKING:
@@ -107,14 +107,7 @@ class LlamaCppLLM(LLM):
             finally:
                 self._owner = None
 
-    def stream(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None = None,
-    ) -> Iterator[str]:
+    def _stream(self, messages: list[Message], sampling: Sampling) -> Iterator[str]:
         """Stream the answer; callers from other threads wait until this one finishes or is
         closed. Starting a second stream in the thread that is still consuming one raises."""
         with self.hold() as llama:
@@ -122,9 +115,9 @@ class LlamaCppLLM(LLM):
             try:
                 chunks = llama.create_chat_completion(
                     messages=messages,  # type: ignore[arg-type]
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=list(stop) if stop else None,
+                    max_tokens=sampling.max_tokens,
+                    temperature=sampling.temperature,
+                    stop=list(sampling.stop) or None,
                     stream=True,
                 )
                 for chunk in chunks:

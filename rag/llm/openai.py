@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.errors import ModelError
-from rag.llm.base import LLM
+from rag.llm.base import LLM, Sampling
 from rag.types import Message
 
 
@@ -38,14 +38,7 @@ class OpenAILLM(LLM):
         )
         self._tokenizer_url: str | None | bool = None  # None: not probed yet, False: none found
 
-    def stream(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None = None,
-    ) -> Iterator[str]:
+    def _stream(self, messages: list[Message], sampling: Sampling) -> Iterator[str]:
         """Stream the answer from the server; closing the iterator closes the connection."""
         import openai
 
@@ -54,9 +47,9 @@ class OpenAILLM(LLM):
             chunks = self._client.chat.completions.create(
                 model=self.model,
                 messages=messages,  # type: ignore[arg-type]
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=list(stop) if stop else None,
+                max_tokens=sampling.max_tokens,
+                temperature=sampling.temperature,
+                stop=list(sampling.stop) or None,
                 stream=True,
             )
             with chunks:
