@@ -300,7 +300,10 @@ def write_index(path: Path | str, data: IndexData, previous: Index | None = None
 
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), dir=path.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), dir=path.parent))
+    except OSError as err:
+        raise _unwritable(path, err) from err
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -341,11 +344,20 @@ def write_index(path: Path | str, data: IndexData, previous: Index | None = None
                 with p.open("rb") as fh:
                     os.fsync(fh.fileno())
         _swap(tmp, path)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise _unwritable(path, err) from err
         raise
     data.vectors = vectors
     return Index(path, data, faiss_index, bm25)
+
+
+def _unwritable(path: Path, err: OSError) -> IndexStateError:
+    return IndexStateError(
+        f"cannot write the index at {path}: {err.strerror or err}; free some space or fix the "
+        "folder's permissions and run it again (the previous index is unchanged)"
+    )
 
 
 def _tmp_prefix(path: Path) -> str:

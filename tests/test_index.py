@@ -113,7 +113,7 @@ def test_swap_cut_between_renames_is_recovered(
         real_rename(src, dst)
 
     monkeypatch.setattr(rag.index.os, "rename", rename)
-    with pytest.raises(OSError, match="power cut"):
+    with pytest.raises(IndexStateError, match="power cut; .*previous index is unchanged"):
         ingest([corpus], settings)
     monkeypatch.undo()
     index_dir = Path(settings.index_dir)
@@ -378,3 +378,43 @@ def test_offsets_point_into_document_text(corpus: Path, settings: Settings) -> N
         assert index.chunk_id(row) == f"{doc.id}#{r.i}"
     with pytest.raises(IndexStateError):
         index.document_text("nope")
+
+
+def test_every_index_file_truncated_in_turn_is_a_one_line_error(
+    corpus: Path, settings: Settings
+) -> None:
+    ingest([corpus], settings)
+    root = Path(settings.index_dir)
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    assert len(files) >= 6
+    for path in files:
+        whole = path.read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+        try:
+            with pytest.raises(IndexStateError) as err:
+                Index.load(root, settings.embed_model)
+            assert "rag ingest" in _one_line_error(err) or "manifest" in str(err.value), path
+        finally:
+            path.write_bytes(whole)
+    assert len(Index.load(root, settings.embed_model).documents()) == 5
+
+
+def test_disk_full_during_a_write_keeps_the_previous_index(
+    corpus: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy
+
+    ingest([corpus], settings)
+    (corpus / "a09.txt").write_text(article(9), encoding="utf-8")
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(numpy, "save", full)
+    with pytest.raises(IndexStateError) as err:
+        ingest([corpus], settings)
+    message = _one_line_error(err)
+    assert "No space left on device" in message and "previous index is unchanged" in message
+    monkeypatch.undo()
+    assert len(_load(settings).documents()) == 5
+    assert _leftovers(settings) == []
