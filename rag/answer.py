@@ -133,6 +133,24 @@ class _Reply:
         return raw, checked, is_refusal
 
 
+def _check_words(question: str) -> None:
+    """A question needs words, and words the articles and the model can read."""
+    import unicodedata
+
+    from rag.text import LETTERS
+
+    if not question:
+        raise InputError("the question is empty; type a question about the articles")
+    letters = "".join(LETTERS.findall(question))
+    if not letters and not any(c.isdigit() for c in question):
+        raise InputError("the question has no words; type a question about the articles")
+    latin = sum(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in letters)
+    if letters and latin < len(letters) / 2:
+        raise InputError(
+            "ask in Indonesian or English: the articles and the model read those languages"
+        )
+
+
 def _check_length(llm: LLM, question: str, settings: Settings) -> None:
     q_tokens = llm.count_tokens(question)
     if q_tokens > settings.n_ctx // 4:
@@ -165,8 +183,7 @@ def ask_stream(
 
     settings = get_settings(**overrides)
     question = (question or "").strip()
-    if not question:
-        raise InputError("the question is empty; type a question about the articles")
+    _check_words(question)
     started = time.perf_counter()
     language = detect_language(question)
     search_query = rewrite_follow_up(question, history)

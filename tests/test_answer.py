@@ -134,6 +134,14 @@ def test_bad_questions_are_one_line_errors(
     use_llm(monkeypatch, lambda m: "x")
     with pytest.raises(InputError, match="empty"):
         ask("   ", index_dir=seeds_index)
+    for only_marks in ("???", "?!. ..."):
+        with pytest.raises(InputError, match="has no words"):
+            ask(only_marks, index_dir=seeds_index)
+    for other_script in ("太平洋联盟有哪些成员国?", "Какие страны входят в Тихоокеанский альянс?"):
+        with pytest.raises(InputError, match="ask in Indonesian or English"):
+            ask(other_script, index_dir=seeds_index)
+    # Accented Latin letters and digits are words the articles can hold.
+    assert isinstance(ask("Café Aliansi Pasifik 2015?", index_dir=seeds_index), Answer)
     with pytest.raises(InputError, match="tokens long") as err:
         ask("kata " * 5000, index_dir=seeds_index)
     assert "\n" not in str(err.value)
