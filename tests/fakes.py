@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rag.llm import LLM, Message
+from rag.llm.base import Sampling
 from rag.prompt import Prompt
 
 
@@ -37,21 +38,14 @@ class FakeLLM(LLM):
     ) -> Iterator[str]:
         return self.stream(PromptMessages(prompt), max_tokens=max_tokens, temperature=temperature)
 
-    def stream(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None = None,
-    ) -> Iterator[str]:
+    def _stream(self, messages: list[Message], sampling: Sampling) -> Iterator[str]:
         self.prompts.append(messages)
         pieces = re.findall(r"\S+\s*", self.reply(messages))
         if self.split_words:
             pieces = [half for p in pieces for half in (p[:3], p[3:]) if half]
         finished = False
         try:
-            yield from pieces[:max_tokens]
+            yield from pieces[: sampling.max_tokens]
             finished = True
         finally:
             if not finished:
