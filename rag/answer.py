@@ -133,14 +133,19 @@ class _Reply:
         return raw, checked, is_refusal
 
 
-def _check_words(question: str) -> None:
-    """A question needs words, and words the articles and the model can read."""
+def _check_words(question: str, max_chars: int) -> None:
+    """A question needs words, words the articles and the model can read, and an end."""
     import unicodedata
 
     from rag.text import LETTERS
 
     if not question:
         raise InputError("the question is empty; type a question about the articles")
+    if len(question) > max_chars:
+        raise InputError(
+            f"the question is {len(question)} characters long; keep it under {max_chars} "
+            "(RAG_MAX_QUESTION_CHARS)"
+        )
     letters = "".join(LETTERS.findall(question))
     if not letters and not any(c.isdigit() for c in question):
         raise InputError("the question has no words; type a question about the articles")
@@ -183,7 +188,7 @@ def ask_stream(
 
     settings = get_settings(**overrides)
     question = (question or "").strip()
-    _check_words(question)
+    _check_words(question, settings.max_question_chars)
     started = time.perf_counter()
     language = detect_language(question)
     search_query = rewrite_follow_up(question, history)

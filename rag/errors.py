@@ -20,6 +20,14 @@ class ModelError(RagError):
     """The model file is missing, truncated or cannot be loaded, or the remote model failed."""
 
 
+class AccessError(RagError):
+    """A served app refused a request: a missing or wrong token, or a refused start-up."""
+
+
+class BusyError(RagError):
+    """A served app is at a limit (waiting questions, uploads a minute): try again later."""
+
+
 def first_line(message: object) -> str:
     """The first line of an error's message ("" when it has none): errors are shown on one
     line."""

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -115,6 +115,32 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(10.0, gt=0, description="Largest file the chat accepts.")
     max_file_mb: float = Field(
         20.0, gt=0, description="Largest file ingest reads (checked before reading it)."
+    )
+    max_upload_total_mb: float = Field(
+        50.0, gt=0, description="Largest total of the files added in one upload."
+    )
+    uploads_per_minute: int = Field(
+        10, ge=1, description="Uploads one client may make in any minute on a served app."
+    )
+    queue_size: int = Field(
+        32, ge=1, description="Questions that may wait for the model; beyond it: busy, retry."
+    )
+    max_question_chars: int = Field(
+        2000, ge=10, description="Longest question accepted (characters)."
+    )
+    max_request_kb: int = Field(256, ge=1, description="Largest API request body (kilobytes).")
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Token that uploading and removing articles need on a served app; "
+        "required off loopback (README, 'Reliability and security').",
+    )
+    ask_token: SecretStr | None = Field(
+        None, description="Token that asking needs (browser login, API bearer); unset: open."
+    )
+    insecure: bool = Field(
+        False,
+        description="Serve on a non-loopback address with no admin token (anyone may "
+        "change the articles).",
     )
 
     def merged(self, **overrides: Any) -> Settings:

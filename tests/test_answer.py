@@ -142,8 +142,12 @@ def test_bad_questions_are_one_line_errors(
             ask(other_script, index_dir=seeds_index)
     # Accented Latin letters and digits are words the articles can hold.
     assert isinstance(ask("Café Aliansi Pasifik 2015?", index_dir=seeds_index), Answer)
-    with pytest.raises(InputError, match="tokens long") as err:
+    with pytest.raises(InputError, match="characters long") as err:
         ask("kata " * 5000, index_dir=seeds_index)
+    assert "\n" not in str(err.value)
+    # Under the character limit but over the model's budget for a question.
+    with pytest.raises(InputError, match="tokens long") as err:
+        ask("kata " * 5000, index_dir=seeds_index, max_question_chars=100_000)
     assert "\n" not in str(err.value)
 
 
