@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexStateError
 from rag.fileio import sha256_file
+from rag.store.folder import FolderStore
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,6 +60,7 @@ class ChunkRow:
     end: int
     text: str
     tokens: list[str] = field(default_factory=list)
+    page: int | None = None  # the page (from 1) of a paged document (a PDF), else None
 
 
 @dataclass
@@ -138,8 +140,9 @@ def build_bm25(rows: list[ChunkRow]) -> Any:
     return retriever
 
 
-class Index:
-    """A loaded, read-only index. Load with :meth:`Index.load`; write with :func:`write_index`."""
+class Index(FolderStore):
+    """A loaded, read-only index: the folder store (searched through :class:`FolderStore`).
+    Load with :meth:`Index.load`; write with :func:`write_index`."""
 
     def __init__(self, path: Path, data: IndexData, faiss_index: Any, bm25: Any) -> None:
         self.path = path
@@ -149,65 +152,6 @@ class Index:
         self._ids_by_hash: dict[str, list[str]] = {}  # each list sorted by id
         for doc in sorted(data.docs.values(), key=lambda d: d.id):
             self._ids_by_hash.setdefault(doc.hash, []).append(doc.id)
-
-    @property
-    def embed_model(self) -> str:
-        """Name of the embedder the vectors came from."""
-        return self.data.embed_model
-
-    def __len__(self) -> int:
-        return len(self.data.rows)
-
-    def documents(self) -> list[DocInfo]:
-        """The indexed documents, sorted by id."""
-        return sorted(self.data.docs.values(), key=lambda d: d.id)
-
-    def document_text(self, doc_id: str) -> str:
-        """The cleaned text of ``doc_id``; chunk and citation offsets point into it."""
-        doc = self.data.docs.get(doc_id)
-        if doc is None:
-            raise IndexStateError(f"no document {doc_id!r} in the index; see `rag ingest`")
-        return self.data.texts[doc.hash]
-
-    def doc_for_row(self, row: int) -> DocInfo:
-        """The (first by id) document holding chunk ``row``."""
-        return self.data.docs[self._ids_by_hash[self.data.rows[row].hash][0]]
-
-    def same_content(self, doc_id: str) -> list[str]:
-        """The ids of every document stored as the same text as ``doc_id`` (itself included):
-        a passage found under one of them is a passage of each."""
-        doc = self.data.docs.get(doc_id)
-        return list(self._ids_by_hash[doc.hash]) if doc else [doc_id]
-
-    def chunk_id(self, row: int) -> str:
-        """A readable chunk id: ``{doc_id}#{n}``."""
-        return f"{self.doc_for_row(row).id}#{self.data.rows[row].i}"
-
-    def dense_search(self, vectors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` rows by cosine similarity for each query vector: (scores, rows)."""
-        n = min(n, len(self))
-        if n == 0:
-            import numpy as np
-
-            return np.zeros((len(vectors), 0), "float32"), np.zeros((len(vectors), 0), "int64")
-        return self.faiss.search(vectors, n)
-
-    def bm25_scores(self, tokens: list[str]) -> np.ndarray:
-        """BM25 score of every row for the query ``tokens``."""
-        import numpy as np
-
-        ids = self.bm25.get_tokens_ids(tokens)
-        if not ids or not len(self):
-            return np.zeros(len(self), dtype="float32")
-        return self.bm25.get_scores_from_ids(ids)
-
-    def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
-        """How many rows contain each of ``tokens`` (0 for a token the index never saw)."""
-        vocab = self.bm25.vocab_dict
-        indptr = self.bm25.scores["indptr"]
-        return {
-            t: int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in tokens
-        }
 
     @classmethod
     def load(cls, path: Path | str, embed_model: str | None = None) -> Index:
@@ -268,7 +212,9 @@ class Index:
         with (path / "chunks.jsonl").open(encoding="utf-8") as fh:
             for line in fh:
                 rec = json.loads(line)
-                rows.append(ChunkRow(rec["h"], rec["i"], rec["s"], rec["e"], rec["t"], rec["k"]))
+                row = ChunkRow(rec["h"], rec["i"], rec["s"], rec["e"], rec["t"], rec["k"])
+                row.page = rec.get("p")
+                rows.append(row)
         texts = {}
         with (path / "texts.jsonl").open(encoding="utf-8") as fh:
             for line in fh:
@@ -313,6 +259,8 @@ def write_index(path: Path | str, data: IndexData, previous: Index | None = None
         with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
             for r in data.rows:
                 rec = {"h": r.hash, "i": r.i, "s": r.start, "e": r.end, "t": r.text, "k": r.tokens}
+                if r.page is not None:
+                    rec["p"] = r.page
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
         with (tmp / "texts.jsonl").open("w", encoding="utf-8") as fh:
             for h in sorted(data.texts):

@@ -11,6 +11,7 @@ from rag.types import Hit
 
 if TYPE_CHECKING:
     from rag.index import Index
+    from rag.store.base import StoredChunk
 
 
 class Retriever:
@@ -36,54 +37,35 @@ class Retriever:
         (rare words count more) among the top ``pool`` takes the last of the ``k`` places if
         fusion left it out: a passage-level score can bury a one-sentence answer under
         passages that merely share the article's topic."""
-        import numpy as np
-
-        index = self.index
-        if not query.strip() or len(index) == 0:
+        store = self.index
+        if not query.strip() or len(store) == 0:
             return []
-        n = min(max(candidates, k), len(index))
-        qvec = self.embedder.embed_queries([query])
-        dense_scores, dense_rows = index.dense_search(qvec, n)
-        dense = [(int(r), float(s)) for r, s in zip(dense_rows[0], dense_scores[0]) if r >= 0]
-        bm25_all = index.bm25_scores(self.analyzer.tokens(query))
-        top = np.argpartition(-bm25_all, n - 1)[:n] if n < len(bm25_all) else np.arange(n)
-        bm25 = sorted(
-            ((int(r), float(bm25_all[r])) for r in top if bm25_all[r] > 0), key=lambda x: -x[1]
-        )
-        if mode == "dense":
-            fused = [(r, s) for r, s in dense]
-        elif mode == "bm25":
-            fused = bm25
-        elif fusion == "rrf":
-            fused = rrf([dense, bm25])
-        else:
-            fused = weighted([dense, bm25], [0.5, 0.5])
-        top = fused[:k]
-        if mode == "hybrid" and pool > k and len(fused) > k:
-            best = self.best_sentence_rank([row for row, _ in fused[:pool]], query)
-            if best >= k:
-                top = fused[: k - 1] + [fused[best]]
-        vectors = index.data.vectors
-        hits = []
-        for row, score in top:
-            rec = index.data.rows[row]
-            doc = index.doc_for_row(row)
-            hits.append(
-                Hit(
-                    chunk_id=index.chunk_id(row),
-                    doc_id=doc.id,
-                    text=rec.text,
-                    start=rec.start,
-                    end=rec.end,
-                    score=score,
-                    title=doc.title,
-                    url=doc.url,
-                    date=doc.date,
-                    dense_score=float(np.asarray(vectors[row], dtype=np.float32) @ qvec[0]),
-                    bm25_score=float(bm25_all[row]),
-                )
-            )
-        return hits
+        n = min(max(candidates, k), len(store))
+        qvec = self.embedder.embed_queries([query])[0]
+        terms = self.analyzer.tokens(query)
+        with store.snapshot():
+            dense = store.dense_top(qvec, n)
+            bm25 = store.lexical_top(terms, n)
+            if mode == "dense":
+                fused = list(dense)
+            elif mode == "bm25":
+                fused = bm25
+            elif fusion == "rrf":
+                fused = rrf([dense, bm25])
+            else:
+                fused = weighted([dense, bm25], [0.5, 0.5])
+            top = fused[:k]
+            if mode == "hybrid" and pool > k and len(fused) > k:
+                best = self.best_sentence_rank([row for row, _ in fused[:pool]], query)
+                if best >= k:
+                    top = fused[: k - 1] + [fused[best]]
+            rows = [row for row, _ in top]
+            lexical = dict(bm25)
+            missing = [row for row in rows if row not in lexical]
+            if missing:
+                lexical.update(store.lexical_scores(terms, missing))
+            chunks = store.chunks(rows, qvec)
+        return [_hit(chunk, score, lexical[chunk.row]) for chunk, (_, score) in zip(chunks, top)]
 
     def term_weights(self, terms: list[str]) -> dict[str, float]:
         """Inverse document frequency of each of ``terms`` in this index (rare terms weigh
@@ -102,9 +84,27 @@ class Retriever:
         asked = self.analyzer.tokens(query)
         if not asked or not rows:
             return 0
-        texts = [self.index.data.rows[row].text for row in rows]
+        texts = [chunk.text for chunk in self.index.chunks(rows)]
         best = best_sentence(asked, texts, self.term_weights(asked))
         return best.passage if best and best.score > 0 else 0
+
+
+def _hit(chunk: StoredChunk, score: float, bm25: float) -> Hit:
+    doc = chunk.doc
+    return Hit(
+        chunk_id=chunk.chunk_id,
+        doc_id=doc.id,
+        text=chunk.text,
+        start=chunk.start,
+        end=chunk.end,
+        score=score,
+        title=doc.title,
+        url=doc.url,
+        date=doc.date,
+        dense_score=chunk.dense,
+        bm25_score=bm25,
+        page=chunk.meta.get("page"),
+    )
 
 
 def rrf(rankings: list[list[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:
