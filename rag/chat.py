@@ -26,7 +26,8 @@ def print_sources(answer: Answer, echo: Callable[..., Any] = click.echo) -> None
     if not answer.citations:
         echo("(no citations)")
     for c in answer.citations:
-        where = f"{c.doc_id} chars {c.start}-{c.end}"
+        page = f" p. {c.page}" if c.page else ""
+        where = f"{c.doc_id}{page} chars {c.start}-{c.end}"
         echo(click.style(f"[{c.n}] {c.title} — {where}", bold=True))
         echo(f'    "{c.quote}"')
 

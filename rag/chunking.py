@@ -2,7 +2,8 @@
 
 Chunks follow paragraph, line and sentence boundaries (then ``;``, ``,`` and spaces for very long
 sentences) and carry character offsets into ``Document.text``: ``doc.text[c.start:c.end] ==
-c.text``. Words are never cut: a single "word" longer than the chunk size stays whole.
+c.text``. Words are never cut: a single "word" longer than the chunk size stays whole. Chunks
+of a paged document (a PDF, ``rag.documents.pages``) never cross a page and know their page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from rag.documents.pages import page_spans
 from rag.errors import InputError
 from rag.settings import Settings
 
@@ -37,13 +39,15 @@ SEPARATORS: list[str] = [
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage of a document: ``text == document.text[start:end]``."""
+    """A passage of a document: ``text == document.text[start:end]``; ``page`` (from 1) for a
+    paged document, else None."""
 
     id: str
     doc_id: str
     text: str
     start: int
     end: int
+    page: int | None = None
 
 
 @lru_cache(maxsize=8)
@@ -79,8 +83,22 @@ def chunk_document(
 ) -> list[Chunk]:
     """The chunks of ``doc`` with ids ``f"{doc.id}#{i}"`` and offsets into ``doc.text``. No chunk
     is empty or without a letter or digit; a short leftover (a headline, a trailing "(AP)") is
-    joined to a neighbour when the two fit in ``size``."""
+    joined to a neighbour when the two fit in ``size``. A paged document is chunked page by
+    page: each chunk carries its page."""
     text = doc.text
+    spans: list[tuple[int, int, int | None]] = []
+    for lo, hi, page in page_spans(text):
+        part = text[lo:hi]
+        merged = _merge_short(part, _spans(part, doc.id, size, overlap), size)
+        spans.extend((lo + start, lo + end, page) for start, end in merged)
+    return [
+        Chunk(f"{doc.id}#{i}", doc.id, text[start:end], start, end, page)
+        for i, (start, end, page) in enumerate(spans)
+    ]
+
+
+def _spans(text: str, doc_id: str, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Offsets in ``text`` of its pieces (``split_text``) that hold a letter or digit."""
     spans: list[tuple[int, int]] = []
     prev_start, prev_end = -1, 0
     for piece in split_text(text, size, overlap):
@@ -94,16 +112,12 @@ def chunk_document(
         if start < 0:  # pragma: no cover - defensive; the splitter only returns substrings
             start = text.find(piece, prev_start + 1)
         if start < 0:  # pragma: no cover
-            raise RuntimeError(f"chunk of {doc.id!r} not found in its text")
+            raise RuntimeError(f"chunk of {doc_id!r} not found in its text")
         end = start + len(piece)
         if any(c.isalnum() for c in piece):
             spans.append((start, end))
         prev_start, prev_end = start, max(end, prev_end)
-    spans = _merge_short(text, spans, size)
-    return [
-        Chunk(f"{doc.id}#{i}", doc.id, text[start:end], start, end)
-        for i, (start, end) in enumerate(spans)
-    ]
+    return spans
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")

@@ -127,6 +127,7 @@ def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> Che
                     quote=hit.text[start - hit.start : end - hit.start],
                     url=hit.url,
                     date=hit.date,
+                    page=hit.page,
                 )
             )
     return CheckedAnswer(" ".join(out_sentences).strip(), citations, bool(out_sentences))

@@ -167,8 +167,9 @@ def search(
         click.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=1))
         return
     for n, hit in enumerate(hits, 1):
+        where = f"p. {hit.page}  chars" if hit.page else "chars"
         click.secho(
-            f"[{n}] {hit.score:.4f}  {hit.chunk_id}  chars {hit.start}-{hit.end}  {hit.title}",
+            f"[{n}] {hit.score:.4f}  {hit.chunk_id}  {where} {hit.start}-{hit.end}  {hit.title}",
             bold=True,
         )
         click.echo(f"    {hit.text}\n")

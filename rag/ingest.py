@@ -286,7 +286,7 @@ def _chunk_rows(
         doc = Document(id=first_id[h], text=texts[h], title="", date=None, url=None, path=None)
         for i, chunk in enumerate(chunk_document(doc, settings.chunk_size, settings.chunk_overlap)):
             tokens = analyzer.tokens(chunk.text)
-            rows.append(ChunkRow(h, i, chunk.start, chunk.end, chunk.text, tokens))
+            rows.append(ChunkRow(h, i, chunk.start, chunk.end, chunk.text, tokens, chunk.page))
     return rows
 
 

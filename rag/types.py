@@ -25,6 +25,7 @@ class Hit:
     date: str | None = None
     dense_score: float | None = None
     bm25_score: float | None = None
+    page: int | None = None  # the page (from 1) of a paged document (a PDF), else None
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Citation:
     quote: str
     url: str | None = None
     date: str | None = None
+    page: int | None = None  # the page (from 1) of a paged document (a PDF), else None
 
 
 @dataclass

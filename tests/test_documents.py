@@ -475,7 +475,7 @@ def test_folder_recursive_sorted_hidden_and_unsupported_skipped(tmp_path: Path) 
     _write(root / "sub" / "page.HTML", "<p>Page.</p>")
     _write(root / ".hidden.txt", "Hidden.")
     _write(root / ".git" / "c.txt", "Hidden dir.")
-    _write(root / "notes.pdf", "not supported")
+    _write(root / "notes.odt", "not supported")
     _write(root / "recs.jsonl", json.dumps({"id": "rec-1", "text": "Record."}))
     docs = list(load_paths([root]))
     assert [d.id for d in docs] == ["a.md", "b.txt", "rec-1", "sub/page.HTML", "sub/x.txt"]
@@ -490,11 +490,11 @@ def test_file_given_directly_uses_its_name_and_is_not_loaded_twice(tmp_path: Pat
 
 
 def test_unsupported_file_given_explicitly(tmp_path: Path) -> None:
-    path = _write(tmp_path / "report.pdf", "x")
+    path = _write(tmp_path / "report.odt", "x")
     with pytest.raises(InputError) as err:
         list(load_paths([path]))
     message = str(err.value)
-    assert "report.pdf" in message and "\n" not in message
+    assert "report.odt" in message and "\n" not in message
     for suffix in SUPPORTED_SUFFIXES:
         assert suffix in message
 

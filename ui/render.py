@@ -181,10 +181,13 @@ def render_source(
         if url
         else ""
     )
+    page = (
+        f'<span class="rag-src-page">{esc(t["page"].format(n=hit.page))}</span>' if hit.page else ""
+    )
     return (
         f'<li class="{cls}" id="{src_id(turn_id, n)}" data-n="{n}">'
         f'<div class="rag-src-head"><span class="rag-src-n">[{n}]</span>'
-        f'<span class="rag-src-title">{esc(hit.title or hit.doc_id)}</span>'
+        f'<span class="rag-src-title">{esc(hit.title or hit.doc_id)}</span>{page}'
         f'<span class="rag-src-date">{esc(hit.date or t["no_date"])}</span>{link}</div>'
         f"{render_passage(hit, cites, doc_text)}</li>"
     )

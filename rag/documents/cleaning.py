@@ -297,6 +297,15 @@ def _clean(raw: str) -> tuple[str, list[str]]:
     return _SPACES.sub(" ", text).strip(), dates
 
 
+def join_broken_lines(raw: str) -> str:
+    """Paragraphs of laid-out text (a PDF page): lines broken mid-sentence joined, bullets and
+    punctuation-only lines out, runs of spaces collapsed; no line is judged debris."""
+    lines, bulleted = _lines(raw)
+    lines = ["" if _PUNCT_ONLY.match(ln) else ln for ln in lines]
+    text = "\n\n".join("\n".join(b) for b in _blocks(lines, bulleted))
+    return _SPACES.sub(" ", text).strip()
+
+
 def clean_text(raw: str) -> str:
     """Plain article text from scraped text: drops comment forms, "other stories" lists, view
     counters, publication lines, contact footers, bullets and punctuation-only lines; joins lines

@@ -1,4 +1,5 @@
-"""Reading article files and folders (.txt, .md, .html/.htm, .jsonl) into ``Document``s."""
+"""Reading article files and folders (.txt, .md, .html/.htm, .pdf, .docx, .jsonl) into
+``Document``s."""
 
 from __future__ import annotations
 
@@ -16,15 +17,16 @@ from rag.errors import InputError
 if TYPE_CHECKING:
     from rag.documents import Document
 
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".html", ".htm", ".jsonl")
+SUPPORTED_SUFFIXES: tuple[str, ...] = (
+    ".txt", ".md", ".html", ".htm", ".jsonl", ".pdf", ".docx"
+)  # fmt: skip
 # Control characters other than tab, newline and carriage return: text has almost none.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def _read(path: Path, max_bytes: int | None = None) -> str:
-    """The text of ``path``, its encoding found (a BOM, UTF-8, Windows-1252, Latin-1). Raises
-    ``InputError`` for a file over ``max_bytes`` (before reading it), an empty one, or binary
-    data."""
+def _read_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of ``path``. Raises ``InputError`` for a file over ``max_bytes`` (before
+    reading it) or an empty one."""
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
@@ -35,6 +37,16 @@ def _read(path: Path, max_bytes: int | None = None) -> str:
         data = path.read_bytes()
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror or err}") from err
+    if not data.strip():
+        raise InputError(f"{path} is empty; add the article's text or leave the file out")
+    return data
+
+
+def _read(path: Path, max_bytes: int | None = None) -> str:
+    """The text of ``path``, its encoding found (a BOM, UTF-8, Windows-1252, Latin-1). Raises
+    ``InputError`` for a file over ``max_bytes`` (before reading it), an empty one, or binary
+    data."""
+    data = _read_bytes(path, max_bytes)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         text = data.decode("utf-16", errors="replace")
     else:
@@ -44,7 +56,8 @@ def _read(path: Path, max_bytes: int | None = None) -> str:
     controls = sum(1 for c in text[:8192] if _CONTROL.match(c))
     if "\x00" in text or controls > len(text[:8192]) / 20:
         raise InputError(
-            f"{path} holds binary data, not text; give articles as .txt, .md, .html or .jsonl"
+            f"{path} holds binary data, not text; give articles as .txt, .md, .html, .pdf, "
+            ".docx or .jsonl"
         )
     return text
 
@@ -108,6 +121,11 @@ def _load_file(path: Path, doc_id: str, max_bytes: int | None) -> Iterator[Docum
     doc_path = str(path.resolve())
     if suffix == ".jsonl":
         yield from _jsonl(path, doc_path, max_bytes)
+        return
+    if suffix == ".pdf":
+        from rag.documents.pdf import pdf_document
+
+        yield pdf_document(doc_id, _read_bytes(path, max_bytes), name=str(path), path=doc_path)
         return
     kind = {".md": "md", ".html": "html", ".htm": "html"}.get(suffix, "txt")
     yield document_from_text(doc_id, _read(path, max_bytes), kind=kind, path=doc_path)
