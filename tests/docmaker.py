@@ -34,3 +34,30 @@ def make_pdf(
     path.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(path))
     return path
+
+
+def make_docx(
+    path: Path,
+    blocks: Sequence[str | tuple[str, int] | list[list[str]]],
+    title: str | None = None,
+) -> Path:
+    """A .docx at ``path``: a ``str`` is a paragraph, ``(text, level)`` a heading (level 0 is
+    the Title style), a list of rows a table."""
+    import docx
+
+    word = docx.Document()
+    if title:
+        word.core_properties.title = title
+    for block in blocks:
+        if isinstance(block, str):
+            word.add_paragraph(block)
+        elif isinstance(block, tuple):
+            word.add_heading(block[0], level=block[1])
+        else:
+            table = word.add_table(rows=len(block), cols=len(block[0]))
+            for r, row in enumerate(block):
+                for c, cell in enumerate(row):
+                    table.cell(r, c).text = cell
+    path.parent.mkdir(parents=True, exist_ok=True)
+    word.save(str(path))
+    return path

@@ -127,6 +127,11 @@ def _load_file(path: Path, doc_id: str, max_bytes: int | None) -> Iterator[Docum
 
         yield pdf_document(doc_id, _read_bytes(path, max_bytes), name=str(path), path=doc_path)
         return
+    if suffix == ".docx":
+        from rag.documents.word import docx_document
+
+        yield docx_document(doc_id, _read_bytes(path, max_bytes), name=str(path), path=doc_path)
+        return
     kind = {".md": "md", ".html": "html", ".htm": "html"}.get(suffix, "txt")
     yield document_from_text(doc_id, _read(path, max_bytes), kind=kind, path=doc_path)
 
