@@ -52,6 +52,7 @@ class Document:
     date: str | None = None
     url: str | None = None
     path: str | None = None
+    author: str | None = None
 
     @property
     def content_hash(self) -> str:

@@ -219,13 +219,26 @@ def _html_text(soup: BeautifulSoup) -> str:
     return root.get_text()
 
 
-def _html(raw: str) -> tuple[str, str | None, str | None, str | None]:
-    """(text before cleaning, title, date, url) of an HTML page."""
+def _html(raw: str, base_url: str | None = None) -> tuple[str, dict[str, str | None]]:
+    """(text before cleaning, title/date/url/author) of an HTML page: the article trafilatura
+    finds in it (``rag.documents.web``), else the page's main block; metadata from
+    trafilatura, else from the meta tags, headline and ``<time>``."""
     from bs4 import BeautifulSoup
+
+    from rag.documents.web import extract_article
 
     soup = BeautifulSoup(raw, "html.parser")
     title, date, url = _html_metadata(soup)  # before _html_text drops <head>
-    return _html_text(soup), title, date, url
+    article = extract_article(raw, base_url)
+    if article is None:
+        return _html_text(soup), {"title": title, "date": date, "url": url, "author": None}
+    found = {
+        "title": article.title or title,
+        "date": _date_field(article.date) or date,
+        "url": _url_field(article.url) or url,
+        "author": article.author,
+    }
+    return article.text, found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,15 +254,19 @@ def document_from_text(
     date: str | None = None,
     url: str | None = None,
     path: str | None = None,
+    base_url: str | None = None,
 ) -> Document:
     """Build a cleaned ``Document`` from raw text; ``kind`` is "txt", "md" or "html". Explicit
-    ``title``/``date``/``url`` win over what is found in the text."""
+    ``title``/``date``/``url`` win over what is found in the text; ``base_url`` is where a
+    page was fetched from (its url when the page names no canonical one)."""
     from rag.documents import Document  # the package root defines it after importing this module
 
-    found_title = found_date = found_url = None
+    found_title = found_date = found_url = author = None
     raw = _normalise(raw)
     if kind == "html":
-        raw, found_title, found_date, found_url = _html(raw)
+        raw, found = _html(raw, base_url)
+        found_title, found_date, found_url = found["title"], found["date"], found["url"]
+        author = found["author"]
     else:
         fields, raw = _front_matter(raw)
         found_title = _field(fields, "title", "judul")
@@ -270,6 +287,7 @@ def document_from_text(
         or found_date
         or (pub_dates[0] if pub_dates else None)
         or _article_date(text),
-        url=url or found_url,
+        url=url or found_url or base_url,
         path=path,
+        author=author,
     )

@@ -1,0 +1,42 @@
+"""HTML news pages through trafilatura and the line cleaner: on saved pages that carry
+navigation, related stories, comments, forms and footers, every body sentence stays, no
+debris does, and title, date, canonical URL and author are found."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.documents import document_from_text, load_paths
+
+PAGES = Path(__file__).resolve().parent / "data" / "pages"
+EXPECTED = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_saved_news_page_keeps_the_article_and_nothing_else(name: str) -> None:
+    want = EXPECTED[name]
+    [doc] = load_paths([PAGES / name])
+    text = " ".join(doc.text.split())
+    assert [s for s in want["body"] if s not in text] == []
+    assert [d for d in want["debris"] if d.lower() in text.lower()] == []
+    assert (doc.title, doc.date, doc.url) == (want["title"], want["date"], want["url"])
+    assert doc.author == want["author"]  # "Penulis: Agus Salim | Editor: ..." -> "Agus Salim"
+
+
+def test_where_a_page_came_from_is_its_url_unless_it_names_a_canonical_one() -> None:
+    raw = (PAGES / "siaran_pers.html").read_text(encoding="utf-8")  # names none
+    doc = document_from_text("x", raw, kind="html", base_url="https://kementerian.example/b/9")
+    assert doc.url == "https://kementerian.example/b/9"
+    raw = (PAGES / "kabar_banjir.html").read_text(encoding="utf-8")
+    doc = document_from_text("y", raw, kind="html", base_url="https://kabarkota.example/amp/1")
+    assert doc.url == EXPECTED["kabar_banjir.html"]["url"]
+
+
+def test_a_snippet_too_small_for_trafilatura_keeps_the_simple_path() -> None:
+    doc = document_from_text(
+        "s.html", "<nav>Home | News</nav><p>Satu kalimat pendek saja.</p>", kind="html"
+    )
+    assert doc.text == "Satu kalimat pendek saja."
