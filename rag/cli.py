@@ -32,9 +32,28 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     return base.merged(**overrides)
 
 
-index_option = click.option(
-    "--index", "index_dir", type=click.Path(path_type=Path), help="Index folder (RAG_INDEX_DIR)."
-)
+def _use_store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.obj = ctx.obj.merged(store=value)
+
+
+def index_option(command: Any) -> Any:
+    """``--index FOLDER`` and ``--store FOLDER|postgresql://URL`` (RAG_INDEX_DIR, RAG_STORE)."""
+    command = click.option(
+        "--store",
+        expose_value=False,
+        callback=_use_store,
+        metavar="FOLDER|URL",
+        help="Index folder or postgresql:// URL (RAG_STORE).",
+    )(command)
+    return click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(path_type=Path),
+        help="Index folder (RAG_INDEX_DIR).",
+    )(command)
+
+
 model_option = click.option("--model", help="Built-in model name, .gguf path or hf:REPO/FILE.")
 k_option = click.option("--k", "k", type=int, help="Passages to retrieve (RAG_K).")
 
@@ -52,7 +71,7 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="PATH_OR_URL...")
 @index_option
 @click.option("--prune", is_flag=True, help="Drop indexed documents not found in PATHS.")
 @click.option("--rebuild", is_flag=True, help="Ignore the existing index and build anew.")
@@ -67,7 +86,7 @@ def cli(ctx: click.Context) -> None:
 @click.pass_context
 def ingest(
     ctx: click.Context,
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     index_dir: Path | None,
     prune: bool,
     rebuild: bool,
@@ -76,7 +95,8 @@ def ingest(
     embed_model: str | None,
     warm: bool,
 ) -> None:
-    """Index articles: .txt .md .html files, folders of them, or .jsonl records."""
+    """Index articles: .txt .md .html .pdf .docx files, folders of them, .jsonl records, or
+    http(s) links to web pages (fetched; the link is the document's id)."""
     from tqdm import tqdm
 
     from rag.ingest import ingest as run_ingest
@@ -134,10 +154,10 @@ def remove(ctx: click.Context, ids: tuple[str, ...], index_dir: Path | None) -> 
 @click.pass_context
 def docs(ctx: click.Context, index_dir: Path | None) -> None:
     """List the indexed documents."""
-    from rag.index import Index
+    from rag.retrieve import get_index
 
     settings = _settings(ctx, index_dir=index_dir)
-    for d in Index.load(settings.index_dir, settings.embed_model).documents():
+    for d in get_index(settings).documents():
         click.echo(f"{d.id}\t{d.date or '-'}\t{d.chunks} chunks\t{d.title}")
 
 
@@ -317,6 +337,12 @@ def models_install(ctx: click.Context, names: tuple[str, ...]) -> None:
 @click.option("--host", help="Address to listen on (RAG_HOST).")
 @click.option("--port", type=int, help="Port (RAG_PORT).")
 @model_option
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Serve a non-loopback address with no RAG_ADMIN_TOKEN: anyone may change the articles.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -324,11 +350,36 @@ def serve(
     host: str | None,
     port: int | None,
     model: str | None,
+    insecure: bool | None,
 ) -> None:
-    """Start the browser chat."""
+    """Start the browser chat and the OpenAI-compatible API (/v1) on one address. Off
+    loopback, adding and removing articles needs RAG_ADMIN_TOKEN; RAG_ASK_TOKEN puts asking
+    behind a login too."""
+    from rag.access import Policy
     from ui.app import launch
 
-    launch(_settings(ctx, index_dir=index_dir, host=host, port=port, model=model))
+    settings = _settings(
+        ctx, index_dir=index_dir, host=host, port=port, model=model, insecure=insecure
+    )
+    Policy.from_settings(settings).check_start(settings.host)  # before the app loads
+    launch(settings)
+
+
+@cli.group()
+def store() -> None:
+    """The index's store: a folder (default) or PostgreSQL (README, "A shared store")."""
+
+
+@store.command(name="copy")
+@click.option("--from", "source", required=True, metavar="FOLDER|URL", help="Copy from here.")
+@click.option("--to", "target", required=True, metavar="FOLDER|URL", help="Copy to here.")
+@click.pass_context
+def store_copy(ctx: click.Context, source: str, target: str) -> None:
+    """Copy an index between stores (folder <-> PostgreSQL) without embedding again; the
+    target's previous content is replaced."""
+    from rag.store.copy import copy_store
+
+    click.echo(copy_store(source, target, ctx.obj).line())
 
 
 def main() -> None:

@@ -43,17 +43,19 @@ def build_app(
     lang: str = DEFAULT_LANG,
     max_upload_mb: float | None = None,
     chat_concurrency: int = 1,
-    queue_size: int = 64,
+    queue_size: int | None = None,
 ) -> gr.Blocks:
     """The Gradio app over the index in ``settings``.
 
     ``ask_fn`` defaults to ``rag.answer.ask_stream`` (same signature; tests pass a fake).
     ``chat_concurrency`` answers run at once (the rest wait in the queue and see their place);
     ``max_upload_mb`` caps each uploaded file (default ``settings.max_upload_mb`` if present,
-    else 10 MB).
+    else 10 MB). ``queue_size`` questions may wait (default ``settings.queue_size``); the
+    access rules come from ``settings`` (:class:`rag.access.Policy`).
     """
     import gradio as gr
 
+    from rag.access import Gate, Policy
     from rag.library import Library
     from ui.articles import ArticlesTab
     from ui.chat import ChatTab
@@ -62,12 +64,19 @@ def build_app(
     mb = max_upload_mb or float(getattr(settings, "max_upload_mb", DEFAULT_MAX_UPLOAD_MB))
     max_bytes = int(mb * 1e6)
     lang = lang if lang in TEXTS else DEFAULT_LANG
-    chat = ChatTab(settings, ask_fn or _default_ask(), library, concurrency=chat_concurrency)
-    articles = ArticlesTab(library, max_bytes)
+    policy = Policy.from_settings(settings)
+    queue_size = queue_size or settings.queue_size
+    ask = ask_fn or _default_ask()
+    chat = ChatTab(settings, ask, library, concurrency=chat_concurrency)
+    articles = ArticlesTab(library, max_bytes, policy)
     with gr.Blocks(title="rag", analytics_enabled=False) as demo:
         _compose(demo, chat, articles, lang)
     demo.queue(default_concurrency_limit=chat_concurrency, max_size=queue_size)
-    # Gradio takes these at launch: kept on the app for serve().
+    # Gradio takes these at launch, and the API is mounted then: kept on the app for serve().
+    demo.rag_settings = settings  # type: ignore[attr-defined]
+    demo.rag_policy = policy  # type: ignore[attr-defined]
+    demo.rag_ask = ask  # type: ignore[attr-defined]
+    demo.rag_gate = Gate(queue_size + chat_concurrency)  # type: ignore[attr-defined]
     demo.rag_max_upload_bytes = max_bytes  # type: ignore[attr-defined]
     demo.rag_css = static_text("app.css")  # type: ignore[attr-defined]
     demo.rag_js = static_text("app.js")  # type: ignore[attr-defined]
@@ -137,18 +146,29 @@ def serve(
     quiet: bool = False,
 ) -> str:
     """Start ``demo`` (from :func:`build_app`) on ``host:port`` (a free port when None) with the
-    app's styles and script; returns its URL."""
+    app's styles and script and the OpenAI-compatible API (:mod:`rag.api`) beside it; returns
+    its URL. Refuses a public address where anyone could change the articles."""
     import gradio as gr
 
+    from rag.access import Policy
+    from rag.api import ChatService, create_router
+
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    settings = demo.rag_settings.merged(host=host)  # type: ignore[attr-defined]
+    policy = Policy.from_settings(settings)
+    policy.check_start(host)
+    if policy != demo.rag_policy:  # type: ignore[attr-defined]
+        raise ValueError(f"build the app with the host it serves on ({host})")
     if port is None:
         port = free_port(host)
     max_bytes = getattr(demo, "rag_max_upload_bytes", int(DEFAULT_MAX_UPLOAD_MB * 1e6))
     _, url, _ = demo.launch(
         server_name=host,
         server_port=port,
-        prevent_thread_lock=prevent_thread_lock,
+        prevent_thread_lock=True,
         quiet=quiet,
+        auth=policy.login if policy.ask_required else None,
+        auth_message="Sign in with the ask token (any user name).",
         show_error=False,
         ssr_mode=False,
         footer_links=["api"],
@@ -157,6 +177,10 @@ def serve(
         css=getattr(demo, "rag_css", None) or static_text("app.css"),
         js=getattr(demo, "rag_js", None) or static_text("app.js"),
     )
+    service = ChatService(settings, demo.rag_ask, policy, demo.rag_gate)  # type: ignore[attr-defined]
+    demo.app.include_router(create_router(service))
+    if not prevent_thread_lock:
+        demo.block_thread()
     return url
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import gradio as gr
 
-from rag.errors import RagError
+from rag.access import Policy, RateLimit
+from rag.errors import AccessError, BusyError, RagError
 from rag.library import Library
 from ui.render import note_html, status_html
 from ui.texts import texts
@@ -34,10 +35,13 @@ class ArticlesTab:
     the chat's hint): ``wire`` takes those components and the function that renders them.
     """
 
-    def __init__(self, library: Library, max_bytes: int) -> None:
+    def __init__(self, library: Library, max_bytes: int, policy: Policy | None = None) -> None:
         self.library = library
         self.settings = library.settings
         self.max_bytes = max_bytes
+        self.max_total_bytes = int(self.settings.max_upload_total_mb * 1e6)
+        self.policy = policy or Policy()
+        self.rate = RateLimit(self.settings.uploads_per_minute)
 
     @property
     def upload_label_mb(self) -> str:
@@ -76,6 +80,12 @@ class ArticlesTab:
                         elem_id="rag-remove-pick",
                     )
                     self.remove = gr.Button(t["remove"], variant="stop", elem_id="rag-remove")
+            self.token = gr.Textbox(
+                label=t["admin_token"],
+                type="password",
+                visible=self.policy.admin_required,
+                elem_id="rag-admin-token",
+            )
             self.status = gr.HTML("", elem_id="rag-docs-status", js_on_load=None)
         return self.tab
 
@@ -92,14 +102,14 @@ class ArticlesTab:
         writes: dict[str, Any] = {"concurrency_id": "index-write", "concurrency_limit": 1}
         self.add.click(
             self.add_files,
-            [self.upload, lang],
+            [self.upload, lang, self.token],
             [self.status, *outputs, self.upload],
             api_name="add_articles",
             **writes,
         )
         self.remove.click(
             self.remove_docs,
-            [self.remove_pick, lang],
+            [self.remove_pick, lang, self.token],
             [self.status, *outputs],
             api_name="remove_articles",
             **writes,
@@ -149,15 +159,31 @@ class ArticlesTab:
         """A failure line; nothing else on the page changes."""
         return (status_html(message, False), *[gr.skip()] * (self._count + extra))
 
+    def allowed(self, token: str | None, request: gr.Request | None = None) -> None:
+        """Raise unless this client may change the articles now (admin token, uploads a
+        minute)."""
+        self.policy.check_admin(token)
+        client = getattr(getattr(request, "client", None), "host", None) or "local"
+        self.rate.check(client)
+
     def add_files(
-        self, files: list[str] | None, lang: str, progress: gr.Progress = _PROGRESS
+        self,
+        files: list[str] | None,
+        lang: str,
+        token: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]  # gradio passes it
+        progress: gr.Progress = _PROGRESS,
     ) -> Updates:
         """Check, store and index the uploaded ``files``; on any failure nothing changes."""
         t = texts(lang)
         if not files:
             return self._refused(t["pick_files"], extra=1)
+        try:
+            self.allowed(token, request)
+        except (AccessError, BusyError) as exc:
+            return self._refused(f"{exc} {t['unchanged_note']}", extra=1)
         items = [(Path(f), Path(f).name) for f in files]
-        problem = first_problem(items, self.max_bytes)
+        problem = first_problem(items, self.max_bytes, self.max_total_bytes)
         if problem is not None:
             key, fields = problem
             return self._refused(f"{t[key].format(**fields)} {t['unchanged_note']}", extra=1)
@@ -182,12 +208,13 @@ class ArticlesTab:
         counts = {k: getattr(summary, k, 0) for k in SUMMARY_FIELDS}
         return status_html(t["added"].format(**counts), True), *self._views(lang), None
 
-    def remove_docs(self, ids: list[str] | None, lang: str) -> Updates:
+    def remove_docs(self, ids: list[str] | None, lang: str, token: str | None = None) -> Updates:
         """Remove the documents ``ids``, and the uploaded files only they came from."""
         t = texts(lang)
         if not ids:
             return self._refused(t["pick_docs"])
         try:
+            self.policy.check_admin(token)
             summary, unused = self.library.remove(ids)
         except RagError as exc:
             return self._refused(str(exc))

@@ -67,6 +67,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "binary": "{name} is not a text file.",
         "empty": "{name} is empty.",
         "unchanged_note": "Nothing was changed.",
+        "admin_token": "Admin token (needed to add or remove articles)",
+        "too_big_total": "These files add up to {mb} MB, over the {limit} MB an upload may "
+        "hold; add them in smaller groups.",
         "stage": "Indexing",
         "example_title": 'What does the article "{title}" report?',
     },
@@ -128,6 +131,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "binary": "{name} bukan berkas teks.",
         "empty": "{name} kosong.",
         "unchanged_note": "Tidak ada yang diubah.",
+        "admin_token": "Token admin (perlu untuk menambah atau menghapus artikel)",
+        "too_big_total": "Berkas-berkas ini berjumlah {mb} MB, lebih dari {limit} MB per "
+        "unggahan; tambahkan dalam kelompok yang lebih kecil.",
         "stage": "Mengindeks",
         "example_title": 'Apa isi berita "{title}"?',
     },

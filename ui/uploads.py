@@ -63,9 +63,19 @@ def check_upload(path: Path, name: str, max_bytes: int) -> Problem | None:
     return None
 
 
-def first_problem(files: Iterable[tuple[Path, str]], max_bytes: int) -> Problem | None:
-    """The first refusal among ``(path, sent name)`` pairs, or None when all may be added."""
-    return next((p for path, name in files if (p := check_upload(path, name, max_bytes))), None)
+def first_problem(
+    files: Iterable[tuple[Path, str]], max_bytes: int, max_total_bytes: int | None = None
+) -> Problem | None:
+    """The first refusal among ``(path, sent name)`` pairs, or None when all may be added;
+    the files together may hold at most ``max_total_bytes``."""
+    files = list(files)
+    problem = next((p for path, name in files if (p := check_upload(path, name, max_bytes))), None)
+    if problem is None and max_total_bytes is not None:
+        total = sum(path.stat().st_size for path, _ in files)
+        if total > max_total_bytes:
+            mb, limit = f"{total / 1e6:.1f}", f"{max_total_bytes / 1e6:g}"
+            return "too_big_total", {"mb": mb, "limit": limit}
+    return problem
 
 
 def _restore(previous: dict[Path, bytes | None]) -> None:
