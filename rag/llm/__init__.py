@@ -39,6 +39,7 @@ def get_llm(settings: Settings) -> LLM:
                 settings.openai_base_url.rstrip("/"),
                 settings.openai_model,
                 settings.openai_api_key,
+                settings.openai_timeout,
             )
         else:
             from rag.models import resolve_model
@@ -52,6 +53,7 @@ def get_llm(settings: Settings) -> LLM:
                     settings.openai_base_url,
                     model=settings.openai_model,
                     api_key=settings.openai_api_key,
+                    timeout=settings.openai_timeout,
                 )
             else:
                 llm = LlamaCppLLM(
