@@ -134,21 +134,19 @@ def ingest(
     rebuild: bool = False,
     progress: Progress | None = None,
 ) -> IngestSummary:
-    """Add or update the documents found under ``paths``; with ``prune``, drop every indexed
-    document not found there. ``progress(done, total, stage)`` reports embedding progress."""
-    from rag.documents import load_paths
+    """Add or update the documents found under ``paths`` (files, folders, http(s) links); with
+    ``prune``, drop every indexed document not found there. ``progress(done, total, stage)``
+    reports embedding progress."""
+    from rag.documents import load_sources
 
     started = time.perf_counter()
-    paths = [Path(p) for p in paths]
-    for p in paths:
-        if not p.exists():
-            raise InputError(f"{p} does not exist; give files or folders of articles")
-    docs = list(load_paths(paths, max_file_bytes=int(settings.max_file_mb * 1_000_000)))
+    paths = list(paths)
+    docs = load_sources(paths, settings)  # all read (and fetched) before the index is touched
     if not docs and not prune:
         raise InputError(
             "no articles found in "
             + ", ".join(map(str, paths))
-            + "; supported: .txt .md .html .jsonl"
+            + "; supported: .txt .md .html .pdf .docx .jsonl, http(s) links"
         )
     with write_lock(settings.index_dir):
         previous = _load_existing(settings, rebuild)

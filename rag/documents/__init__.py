@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rag.documents.cleaning import TITLE_MAX_CHARS, clean_text, short_title
 from rag.documents.dates import parse_date
 from rag.documents.formats import document_from_text, markdown_to_text
-from rag.documents.loading import SUPPORTED_SUFFIXES, load_paths
+from rag.documents.loading import SUPPORTED_SUFFIXES, load_paths, load_sources, url_document
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -28,10 +28,12 @@ __all__ = [
     "clean_text",
     "document_from_text",
     "load_paths",
+    "load_sources",
     "markdown_to_text",
     "parse_date",
     "short_title",
     "text_hash",
+    "url_document",
 ]
 
 _WHITESPACE = re.compile(r"\s+")

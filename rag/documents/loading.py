@@ -1,5 +1,5 @@
-"""Reading article files and folders (.txt, .md, .html/.htm, .pdf, .docx, .jsonl) into
-``Document``s."""
+"""Reading article files and folders (.txt, .md, .html/.htm, .pdf, .docx, .jsonl) and
+http(s) links into ``Document``s."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rag.errors import InputError
 
 if TYPE_CHECKING:
     from rag.documents import Document
+    from rag.settings import Settings
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (
     ".txt", ".md", ".html", ".htm", ".jsonl", ".pdf", ".docx"
@@ -188,3 +189,64 @@ def load_paths(
                     raise InputError(f"document id {doc.id!r} is used {where}; rename one of them")
                 owners[doc.id] = str(path)
                 yield doc
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
+
+
+def _page_text(body: bytes, charset: str | None) -> str:
+    """The text of a downloaded page: its declared charset (header, then ``<meta>``), else
+    UTF-8, Windows-1252, Latin-1."""
+    declared = _META_CHARSET.search(body[:4096])
+    for encoding in (charset, declared[1].decode("ascii") if declared else None):
+        if encoding:
+            try:
+                return body.decode(encoding)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    return _decode(body)
+
+
+def url_document(url: str, settings: Settings) -> Document:
+    """The document of the page (or PDF) at ``url``: its id is the link (without a
+    ``#fragment``), its url the page's canonical address, else where redirects ended. Raises
+    ``InputError`` for whatever fails (``rag.documents.fetch``), and for a page holding no
+    article text."""
+    from rag.documents.fetch import PDF_TYPES, fetch
+
+    doc_id = url.strip().split("#", 1)[0]
+    page = fetch(doc_id, settings.fetch_timeout, int(settings.fetch_max_mb * 1_000_000))
+    if page.content_type in PDF_TYPES or page.body.startswith(b"%PDF-"):
+        from rag.documents.pdf import pdf_document
+
+        return pdf_document(doc_id, page.body, name=doc_id, url=page.url)
+    kind = "txt" if page.content_type == "text/plain" else "html"
+    text = _page_text(page.body, page.charset)
+    doc = document_from_text(doc_id, text, kind=kind, base_url=page.url)
+    if not doc.text.strip():
+        raise InputError(
+            f"no article text at {url}; if the page needs a login or JavaScript, save it from "
+            "your browser and add the file"
+        )
+    return doc
+
+
+def load_sources(sources: Iterable[Path | str], settings: Settings) -> list[Document]:
+    """Documents from files, folders (``load_paths``) and http(s) links (``url_document``),
+    all read before anything is indexed: any failure raises ``InputError`` and nothing of the
+    others is used."""
+    from rag.documents.fetch import is_url
+
+    paths: list[Path] = []
+    urls: list[str] = []
+    for source in sources:
+        if is_url(source):
+            urls.append(str(source).strip())
+            continue
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path} does not exist; give files or folders of articles, or links")
+        paths.append(path)
+    docs = list(load_paths(paths, max_file_bytes=int(settings.max_file_mb * 1_000_000)))
+    docs.extend(url_document(url, settings) for url in dict.fromkeys(urls))
+    return docs
