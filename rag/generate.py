@@ -98,16 +98,15 @@ def answer_stream(
 
 
 def index_passages(index_dir: Path | str, embed_model: str | None = None) -> list[str]:
-    """The body (``rag.prompt.passage_body``) of every chunk of an index."""
-    from rag.index import Index
+    """The body (``rag.prompt.passage_body``) of every chunk of an index (a folder or a
+    ``postgresql://`` store)."""
     from rag.prompt import passage_body
+    from rag.store import open_store
     from rag.types import Hit
 
-    index = Index.load(Path(index_dir), embed_model)
     bodies = []
-    for row, rec in enumerate(index.data.rows):
-        doc = index.doc_for_row(row)
-        hit = Hit("", doc.id, rec.text, rec.start, rec.end, 0.0, title=doc.title)
+    for chunk in open_store(str(index_dir), embed_model).iter_chunks():
+        hit = Hit("", chunk.doc.id, chunk.text, chunk.start, chunk.end, 0.0, title=chunk.doc.title)
         bodies.append(passage_body(hit))
     return bodies
 
@@ -117,7 +116,8 @@ def warm_index(settings: Settings, progress: Progress | None = None) -> tuple[in
     ``rag ingest --warm``). Returns ``(computed, total)``."""
     from rag.llm import LlamaCppLLM, get_llm
 
-    bodies = list(dict.fromkeys(index_passages(settings.index_dir, settings.embed_model)))
+    where = settings.store or settings.index_dir
+    bodies = list(dict.fromkeys(index_passages(where, settings.embed_model)))
     llm = get_llm(settings)
     if not isinstance(llm, LlamaCppLLM):
         raise ModelError(

@@ -148,45 +148,17 @@ def ingest(
             + ", ".join(map(str, paths))
             + "; supported: .txt .md .html .pdf .docx .jsonl, http(s) links"
         )
+    from rag.store import is_postgres
+
+    if is_postgres(settings):
+        from rag.store.pg_ingest import ingest_documents
+
+        return ingest_documents(docs, settings, prune, rebuild, progress, started)
     with write_lock(settings.index_dir):
         previous = _load_existing(settings, rebuild)
-        summary = IngestSummary()
         current = dict(previous.data.docs) if previous else {}
         texts = dict(previous.data.texts) if previous else {}
-        seen = set()
-        from rag.index import DocInfo
-
-        # Stored text that no document given has any more (only its spacing changed, as when
-        # the cleaning rejoins split decimals) is replaced, and its chunks are made anew.
-        respaced: set[str] = set()
-        for h, group in _by_content(docs).items():
-            if h in texts and texts[h] not in {d.text for d in group}:
-                respaced.add(h)
-                texts[h] = group[0].text
-        for doc in docs:
-            if doc.id in seen:
-                raise InputError(f"document id {doc.id!r} appears twice in the input; rename one")
-            seen.add(doc.id)
-            old = current.get(doc.id)
-            if old is None:
-                summary.added += 1
-            elif old.hash != doc.content_hash or doc.content_hash in respaced:
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
-            current[doc.id] = DocInfo(
-                id=doc.id,
-                title=doc.title,
-                hash=doc.content_hash,
-                date=doc.date,
-                url=doc.url,
-                path=_shown_path(doc.path),
-            )
-            texts.setdefault(doc.content_hash, doc.text)
-        if prune:
-            for doc_id in [d for d in current if d not in seen]:
-                del current[doc_id]
-                summary.removed += 1
+        summary, respaced = plan(docs, current, texts, prune)
         if (
             previous
             and not (summary.added or summary.updated or summary.removed)
@@ -200,6 +172,49 @@ def ingest(
         _commit(current, texts, previous, settings, summary, progress, respaced)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def plan(
+    docs: list, current: dict, texts: dict[str, str], prune: bool
+) -> tuple[IngestSummary, set[str]]:
+    """Apply the documents read (``docs``) to the stored ones (``current``, id -> DocInfo,
+    changed in place; ``texts``, hash -> stored text, at least for the hashes of ``docs``).
+    Returns what changes and the stored contents whose text is replaced (only spacing
+    changed: the cleaning rejoins split decimals), whose chunks are made anew."""
+    from rag.index import DocInfo
+
+    summary = IngestSummary()
+    seen = set()
+    respaced: set[str] = set()
+    for h, group in _by_content(docs).items():
+        if h in texts and texts[h] not in {d.text for d in group}:
+            respaced.add(h)
+            texts[h] = group[0].text
+    for doc in docs:
+        if doc.id in seen:
+            raise InputError(f"document id {doc.id!r} appears twice in the input; rename one")
+        seen.add(doc.id)
+        old = current.get(doc.id)
+        if old is None:
+            summary.added += 1
+        elif old.hash != doc.content_hash or doc.content_hash in respaced:
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+        current[doc.id] = DocInfo(
+            id=doc.id,
+            title=doc.title,
+            hash=doc.content_hash,
+            date=doc.date,
+            url=doc.url,
+            path=_shown_path(doc.path),
+        )
+        texts.setdefault(doc.content_hash, doc.text)
+    if prune:
+        for doc_id in [d for d in current if d not in seen]:
+            del current[doc_id]
+            summary.removed += 1
+    return summary, respaced
 
 
 def _same_layout(previous: Index | None, settings: Settings) -> bool:
@@ -233,6 +248,12 @@ def remove(ids: Iterable[str], settings: Settings) -> IngestSummary:
     """Drop documents by id. Costs a rebuild of FAISS and BM25 from stored data, no embedding."""
     started = time.perf_counter()
     ids = list(ids)
+    from rag.store import is_postgres
+
+    if is_postgres(settings):
+        from rag.store.pg_ingest import remove_documents
+
+        return remove_documents(ids, settings, started)
     with write_lock(settings.index_dir):
         previous = _load_existing(settings, rebuild=False)
         if previous is None:

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 rankings fused into the top k passages."""
+"""Hybrid retrieval: dense and BM25 rankings of a store (``rag.store``: the index folder or
+PostgreSQL) fused into the top k passages."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rag.types import Hit
 
 if TYPE_CHECKING:
     from rag.index import Index
-    from rag.store.base import StoredChunk
+    from rag.store.base import Store, StoredChunk
 
 
 class Retriever:
@@ -134,16 +135,21 @@ def weighted(
 
 _indexes: dict[str, tuple[float, str, Index]] = {}
 _retrievers: dict[str, Retriever] = {}
+_pg_stores: dict[tuple[str, str, int], Store] = {}
 _cache_lock = threading.Lock()
 
 
-def get_index(settings: Settings) -> Index:
-    """The index at ``settings.index_dir``, loaded once per process and reloaded when it
-    changes on disk (an ingest from another session or process). Loading it does not load the
+def get_index(settings: Settings) -> Index | Store:
+    """The store of ``settings``: the PostgreSQL store at ``settings.store``, or the index at
+    ``settings.index_dir``, loaded once per process and reloaded when it changes on disk (an
+    ingest from another session or process). Loading it does not load the
     embedding model: listing documents needs none."""
     from rag.embeddings import canonical_name
     from rag.index import MANIFEST, Index
+    from rag.store import is_postgres
 
+    if is_postgres(settings):
+        return _postgres_store(settings)
     path = Path(settings.index_dir).resolve()
     try:
         stamp = (path / MANIFEST).stat().st_mtime_ns
@@ -159,13 +165,29 @@ def get_index(settings: Settings) -> Index:
         return index
 
 
+def _postgres_store(settings: Settings) -> Store:
+    """The PostgreSQL store of ``settings``, opened once per process: it is read live, so a
+    document another process writes is found on the next search without reloading."""
+    from rag.embeddings import canonical_name
+    from rag.store.postgres import PostgresStore
+
+    key = (str(settings.store), canonical_name(settings.embed_model), settings.pg_ef_search)
+    with _cache_lock:
+        store = _pg_stores.get(key)
+        if store is None:
+            store = PostgresStore.open(key[0], settings.embed_model, settings.pg_ef_search)
+            _pg_stores[key] = store
+        return store
+
+
 def get_retriever(settings: Settings) -> Retriever:
     """The retriever over :func:`get_index`'s index (one cache: the index is held once)."""
     from rag.analyzer import get_analyzer
     from rag.embeddings import canonical_name, get_embedder
+    from rag.store import store_key
 
     index = get_index(settings)
-    key = str(Path(settings.index_dir).resolve())
+    key = store_key(settings)
     model = canonical_name(settings.embed_model)
     with _cache_lock:
         cached = _retrievers.get(key)

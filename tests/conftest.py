@@ -169,3 +169,46 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     summary = ingest([SEEDS], settings)
     assert summary.added == 5
     return settings
+
+
+# --- PostgreSQL (the shared store) -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A real PostgreSQL 16 with pgvector (the ``pgserver`` package) on a temporary data folder,
+    reached over a unix socket; stopped after the session. Skips only when pgserver (or
+    psycopg) is not installed: `make setup` installs both (the ``pg`` extra)."""
+    import shutil
+    import tempfile
+
+    pgserver = pytest.importorskip("pgserver")
+    pytest.importorskip("psycopg")
+    # Not under pytest's private temporary folder: run as root, pgserver runs PostgreSQL as
+    # its own system user, which must reach the data folder.
+    data = Path(tempfile.mkdtemp(prefix="rag-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: object) -> str:
+    """The URL of a new, empty database on :func:`pg_server` (one per test)."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.get_uri(name)
+
+
+@pytest.fixture
+def pg_settings(pg_url: str, settings: Settings) -> Settings:
+    """:func:`settings` with the store in :func:`pg_url` instead of a folder."""
+    return settings.merged(store=pg_url)

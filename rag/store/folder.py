@@ -22,9 +22,13 @@ CORE_CHUNK_FIELDS = frozenset({"hash", "i", "start", "end", "text", "tokens"})
 
 
 def chunk_meta(row: ChunkRow) -> dict[str, Any]:
-    """The fields of ``row`` beyond text, offsets and tokens (a page number, ...): stores
-    keep them as they are."""
-    return {f.name: getattr(row, f.name) for f in fields(row) if f.name not in CORE_CHUNK_FIELDS}
+    """The fields of ``row`` beyond text, offsets and tokens that are set (a page number, ...):
+    stores keep them as they are."""
+    return {
+        f.name: value
+        for f in fields(row)
+        if f.name not in CORE_CHUNK_FIELDS and (value := getattr(row, f.name)) is not None
+    }
 
 
 class FolderStore(Store):
