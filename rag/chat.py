@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 
+from rag import conversation
 from rag.answer import Answer, Sources, ask_stream
 from rag.errors import RagError
 
 HELP = """Commands:
   /sources  show the passages of the last answer, with their quotes
   /reset    forget the conversation
+  /save F   save the conversation to file F (F.md: Markdown with the quoted sources)
+  /load F   go on with a conversation saved by /save
   /help     this help
   /exit     leave (or Ctrl-D); Ctrl-C stops the answer being written"""
 
@@ -71,8 +75,7 @@ def repl(
     echo: Callable[..., Any] = click.echo,
 ) -> None:
     """Read questions until /exit or end of input; keep the conversation for follow-ups."""
-    history: list[dict[str, str]] = []
-    last: Answer | None = None
+    answers: list[Answer] = []
     echo("Ask about the articles. /help for commands, Ctrl-D to leave.")
     while True:
         try:
@@ -86,31 +89,46 @@ def repl(
         if not line:
             continue
         if line.startswith("/"):
-            command = line.split()[0].lower()
-            if command in {"/exit", "/quit"}:
+            if line.split()[0].lower() in {"/exit", "/quit"}:
                 return
-            if command == "/reset":
-                history.clear()
-                last = None
-                echo("Conversation cleared.")
-            elif command == "/sources":
-                if last is None:
-                    echo("No answer yet.")
-                else:
-                    print_sources(last, echo)
-            elif command == "/help":
-                echo(HELP)
-            else:
-                echo(f"Unknown command {command}. {HELP}")
+            try:
+                command(line, answers, echo)
+            except RagError as exc:
+                echo(f"Error: {exc}")
             continue
         try:
-            answer = stream_answer(ask_stream(line, history, **settings), echo)
+            answer = stream_answer(
+                ask_stream(line, conversation.history(answers), **settings), echo
+            )
         except RagError as exc:
             echo(f"Error: {exc}")
             continue
         if answer is not None:
-            last = answer
-            history += [
-                {"role": "user", "content": line},
-                {"role": "assistant", "content": answer.text},
-            ]
+            answers.append(answer)
+
+
+def command(line: str, answers: list[Answer], echo: Callable[..., Any] = click.echo) -> None:
+    """Run one REPL command (``/reset``, ``/sources``, ``/save F``, ``/load F``, ``/help``) on
+    the conversation ``answers``, changing it in place."""
+    name, _, arg = line.partition(" ")
+    name, arg = name.lower(), arg.strip()
+    if name == "/reset":
+        answers.clear()
+        echo("Conversation cleared.")
+    elif name == "/sources":
+        if answers:
+            print_sources(answers[-1], echo)
+        else:
+            echo("No answer yet.")
+    elif name in {"/save", "/load"} and not arg:
+        echo(f"Give a file: {name} conversation.json")
+    elif name == "/save":
+        path = conversation.save(Path(arg).expanduser(), answers)
+        echo(f"Saved {len(answers)} answer(s) to {path}.")
+    elif name == "/load":
+        answers[:] = conversation.load(Path(arg).expanduser())
+        echo(f"Loaded {len(answers)} answer(s); follow-up questions go on from the last one.")
+    elif name == "/help":
+        echo(HELP)
+    else:
+        echo(f"Unknown command {name}. {HELP}")

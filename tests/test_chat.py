@@ -105,3 +105,39 @@ def test_ctrl_c_stops_the_answer_not_the_repl() -> None:
     printed: list[str] = []
     assert stream_answer(events(), lambda s="", nl=True: printed.append(s)) is None
     assert printed[-1].strip() == "[stopped]"
+
+
+def test_chat_saves_and_loads_a_conversation(
+    seeds_index: Path, llm: FakeLLM, tmp_path: Path
+) -> None:
+    saved, notes = tmp_path / "talk.json", tmp_path / "talk.md"
+    first = "\n".join(
+        [
+            "Komnas Perempuan bekerja sama dengan INFID?",
+            f"/save {saved}",
+            f"/save {notes}",
+            "/save",
+            f"/save {tmp_path / 'no-such-folder' / 'x.json'}",
+        ]
+    )
+    result = CliRunner().invoke(cli, ["chat", "--index", str(seeds_index)], input=first + "\n")
+    assert result.exit_code == 0, result.output
+    assert f"Saved 1 answer(s) to {saved}" in result.output
+    assert "Give a file: /save" in result.output
+    assert "Error: cannot write" in result.output and "Traceback" not in result.output
+    markdown = notes.read_text(encoding="utf-8")
+    assert markdown.startswith(
+        "# Conversation\n\n## 1. Komnas Perempuan bekerja sama dengan INFID?"
+    )
+    assert "> [1] " in markdown and "004_3ce22eceb3ce4dae.txt" in markdown and "“" in markdown
+
+    # A new session goes on from the saved one: the follow-up sees the loaded question.
+    prompts_before = len(llm.prompts)
+    second = "\n".join([f"/load {saved}", "/sources", "Siapa yang mewakilinya?", f"/load {notes}"])
+    result = CliRunner().invoke(cli, ["chat", "--index", str(seeds_index)], input=second + "\n")
+    out = result.output
+    assert result.exit_code == 0, out
+    assert "Loaded 1 answer(s)" in out and "004_3ce22eceb3ce4dae.txt chars" in out
+    follow_up = llm.prompts[prompts_before][-1]["content"]
+    assert "Previous question: Komnas Perempuan bekerja sama dengan INFID?" in follow_up
+    assert "is not a conversation saved by rag" in out  # the Markdown export is not loadable
