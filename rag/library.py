@@ -88,9 +88,9 @@ class Library:
         except RagError:
             return None
 
-    def add(self, paths: Sequence[Path], progress: Progress | None = None) -> IngestSummary:
-        """Index the files at ``paths`` (added or updated); raises ``RagError`` and changes
-        nothing when one of them cannot be read."""
+    def add(self, paths: Sequence[Path | str], progress: Progress | None = None) -> IngestSummary:
+        """Index the files at ``paths`` and the http(s) links among them (added or updated);
+        raises ``RagError`` and changes nothing when one of them cannot be read or fetched."""
         from rag.ingest import ingest
 
         with self.write_lock:

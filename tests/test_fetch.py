@@ -5,17 +5,16 @@ articles already indexed stay as they were."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import FAKE, article, write_articles
 from docmaker import make_pdf
+from localsite import Route, serve
 
 from rag.cli import cli
 from rag.documents import url_document
@@ -28,7 +27,6 @@ from rag.settings import Settings
 
 PAGES = Path(__file__).resolve().parent / "data" / "pages"
 HTML = "text/html; charset=utf-8"
-Route = tuple[int, dict[str, str], bytes | Callable[[BaseHTTPRequestHandler], None]]
 
 
 def _stream_forever(handler: BaseHTTPRequestHandler) -> None:
@@ -68,34 +66,8 @@ PDF_PAGE2 = "Halaman kedua: jembatan selesai diperbaiki pada bulan Maret."
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base address of a local HTTP server on 127.0.0.1 serving ``_routes``."""
-    routes = _routes(tmp_path_factory.mktemp("site"))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
-            status, headers, body = routes.get(self.path, (404, {}, b"no such route"))
-            self.send_response(status)
-            for key, value in headers.items():
-                if key != "no-length":
-                    self.send_header(key, value)
-            if "no-length" not in headers and isinstance(body, bytes):
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            # the client may stop reading: that is what the limits are for
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                body(self) if callable(body) else self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_routes(tmp_path_factory.mktemp("site"))) as base:
+        yield base
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The articles tab: the indexed documents, adding files and removing documents; and the
-``/add_articles`` and ``/remove_articles`` API.
+"""The articles tab: the indexed documents, adding files or a web page's link and removing
+documents; and the ``/add_articles``, ``/add_link`` and ``/remove_articles`` API.
 
 The documents come from :class:`rag.library.Library`; uploads are checked and stored by
 :mod:`ui.uploads` and undone when indexing them fails.
@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from rag.access import Policy, RateLimit
+from rag.documents.fetch import is_url
 from rag.errors import AccessError, BusyError, RagError
 from rag.library import Library
 from ui.render import note_html, status_html
@@ -72,6 +73,13 @@ class ArticlesTab:
                         elem_id="rag-upload",
                     )
                     self.add = gr.Button(t["add"], variant="primary", elem_id="rag-add")
+                    self.link = gr.Textbox(
+                        label=t["link"],
+                        placeholder=t["link_placeholder"],
+                        max_lines=1,
+                        elem_id="rag-link",
+                    )
+                    self.add_link = gr.Button(t["add_link"], elem_id="rag-add-link")
                 with gr.Column():
                     self.remove_pick = gr.Dropdown(
                         choices=[],
@@ -107,6 +115,13 @@ class ArticlesTab:
             api_name="add_articles",
             **writes,
         )
+        self.add_link.click(
+            self.add_url,
+            [self.link, lang, self.token],
+            [self.status, *outputs, self.link],
+            api_name="add_link",
+            **writes,
+        )
         self.remove.click(
             self.remove_docs,
             [self.remove_pick, lang, self.token],
@@ -139,7 +154,10 @@ class ArticlesTab:
 
     def relabel_outputs(self) -> list[Any]:
         """The components :meth:`relabel` updates, in its order."""
-        return [self.tab, self.title, self.upload, self.add, self.remove, self.refresh]
+        return [
+            *(self.tab, self.title, self.upload, self.add, self.remove, self.refresh),
+            *(self.link, self.add_link),
+        ]
 
     def relabel(self, lang: str) -> Updates:
         """Every fixed label of the tab in ``lang`` (the table follows in :meth:`views`)."""
@@ -151,6 +169,8 @@ class ArticlesTab:
             gr.Button(value=t["add"]),
             gr.Button(value=t["remove"]),
             gr.Button(value=t["refresh"]),
+            gr.Textbox(label=t["link"], placeholder=t["link_placeholder"]),
+            gr.Button(value=t["add_link"]),
         )
 
     # --- handlers ----------------------------------------------------------------------------
@@ -188,15 +208,11 @@ class ArticlesTab:
             key, fields = problem
             return self._refused(f"{t[key].format(**fields)} {t['unchanged_note']}", extra=1)
 
-        def report(done: int, total: int, stage: str) -> None:
-            if total:
-                progress((done, total), desc=f"{t['stage']}: {stage}")
-
         with self.library.write_lock:
             stored, undo = store_uploads(items, upload_dir(self.settings))
             try:
                 progress(0, desc=t["stage"])
-                summary = self.library.add(stored, progress=report)
+                summary = self.library.add(stored, progress=_reporter(progress, t))
             except RagError as exc:
                 undo()
                 return self._refused(f"{exc} {t['unchanged_note']}", extra=1)
@@ -207,6 +223,36 @@ class ArticlesTab:
                 return self._refused(f"{crash} {t['unchanged_note']}", extra=1)
         counts = {k: getattr(summary, k, 0) for k in SUMMARY_FIELDS}
         return status_html(t["added"].format(**counts), True), *self._views(lang), None
+
+    def add_url(
+        self,
+        url: str | None,
+        lang: str,
+        token: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]  # gradio passes it
+        progress: gr.Progress = _PROGRESS,
+    ) -> Updates:
+        """Fetch the web page (or PDF) at ``url`` and index it under its link; on any failure
+        (a 404, a page too big, not a web page, ...) one line, and nothing changes."""
+        t = texts(lang)
+        url = (url or "").strip()
+        if not is_url(url):
+            return self._refused(t["pick_link"], extra=1)
+        try:
+            self.allowed(token, request)
+        except (AccessError, BusyError) as exc:
+            return self._refused(f"{exc} {t['unchanged_note']}", extra=1)
+        try:
+            progress(0, desc=t["stage"])
+            summary = self.library.add([url], progress=_reporter(progress, t))
+        except RagError as exc:
+            return self._refused(f"{exc} {t['unchanged_note']}", extra=1)
+        except Exception as exc:
+            log.exception("ingesting a link failed")
+            crash = t["unexpected"].format(kind=type(exc).__name__)
+            return self._refused(f"{crash} {t['unchanged_note']}", extra=1)
+        counts = {k: getattr(summary, k, 0) for k in SUMMARY_FIELDS}
+        return status_html(t["added"].format(**counts), True), *self._views(lang), ""
 
     def remove_docs(self, ids: list[str] | None, lang: str, token: str | None = None) -> Updates:
         """Remove the documents ``ids``, and the uploaded files only they came from."""
@@ -221,3 +267,13 @@ class ArticlesTab:
         discard_unused(unused, upload_dir(self.settings))
         message = t["removed"].format(n=summary.removed)
         return status_html(message, True), *self._views(lang)
+
+
+def _reporter(progress: gr.Progress, t: dict[str, str]) -> Callable[[int, int, str], None]:
+    """Ingest's ``progress(done, total, stage)`` shown on the page's progress bar."""
+
+    def report(done: int, total: int, stage: str) -> None:
+        if total:
+            progress((done, total), desc=f"{t['stage']}: {stage}")
+
+    return report

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rag.documents.loading import SUPPORTED_SUFFIXES
+from rag.documents.loading import BINARY_SUFFIXES, SUPPORTED_SUFFIXES
 from rag.errors import InputError
 from rag.settings import Settings
 
@@ -55,6 +55,8 @@ def check_upload(path: Path, name: str, max_bytes: int) -> Problem | None:
         return "too_big", {"name": shown, "mb": f"{max_bytes / 1e6:g}"}
     if size == 0:
         return "empty", {"name": shown}
+    if Path(shown).suffix in BINARY_SUFFIXES:
+        return None  # PDF and Word files hold NULs; ingest checks them (one line if bad)
     with path.open("rb") as fh:
         head = fh.read(65536)
     utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # NULs are its text

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 SUPPORTED_SUFFIXES: tuple[str, ...] = (
     ".txt", ".md", ".html", ".htm", ".jsonl", ".pdf", ".docx"
 )  # fmt: skip
+# Formats read as bytes by their own readers (which check that a file is what its name says).
+BINARY_SUFFIXES: tuple[str, ...] = (".pdf", ".docx")
 # Control characters other than tab, newline and carriage return: text has almost none.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
