@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from docmaker import make_pdf
 
 from rag.chat import print_sources
 from rag.chunking import chunk_document
 from rag.citations import check_citations
+from rag.cli import cli
 from rag.documents import load_paths
 from rag.documents.pages import page_at, page_spans, paged_text
 from rag.errors import InputError
@@ -128,3 +130,7 @@ def test_page_travels_through_index_retrieval_citations_and_every_front_end(
     assert "hlm. 3" in render_source(1, 1, hits[0], [citation], lambda _id: None, "id")
     plain = search("Banjir Jakarta Timur", settings, k=1)[0]
     assert plain.page == 1
+    env = {"RAG_INDEX_DIR": str(settings.index_dir), "RAG_EMBED_MODEL": settings.embed_model}
+    listed = CliRunner().invoke(cli, ["search", "pompa air tambahan", "--k", "1"], env=env)
+    assert listed.exit_code == 0 and "laporan.pdf#" in listed.output
+    assert "p. 3  chars" in listed.output.splitlines()[0]

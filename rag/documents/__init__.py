@@ -1,13 +1,18 @@
-"""Loading news articles from files and cleaning the debris that scraped web pages carry.
+"""Loading news articles from files and links, and cleaning the debris that scraped web pages
+carry.
 
-``load_paths`` turns files and folders (.txt, .md, .html/.htm, .jsonl) into ``Document``s whose
-``text`` is plain, cleaned text: chunk offsets index into it. ``clean_text`` is the rule-based,
+``load_paths`` turns files and folders (.txt, .md, .html/.htm, .pdf, .docx, .jsonl) into
+``Document``s whose ``text`` is plain, cleaned text: chunk offsets index into it;
+``load_sources`` does the same for http(s) links too. ``clean_text`` is the rule-based,
 line-level cleaner (comment forms, "other stories" lists, view counters, contact footers, broken
-lines) shared by every format.
+lines) shared by the text formats and web pages.
 
 Modules: ``dates`` (date parsing), ``cleaning`` (the line rules and titles), ``formats`` (front
-matter, Markdown, HTML) and ``loading`` (files, folders, JSONL). ``Document`` and ``text_hash``
-live here, so that ``Document.content_hash`` is whatever ``rag.documents.text_hash`` is.
+matter, Markdown, HTML), ``web`` (the article of a page, through trafilatura), ``pdf`` (pypdf,
+text per page), ``word`` (python-docx), ``pages`` (page breaks inside a text), ``fetch``
+(downloading a link with httpx) and ``loading`` (files, folders, JSONL, links). ``Document``
+and ``text_hash`` live here, so that ``Document.content_hash`` is whatever
+``rag.documents.text_hash`` is. Heavy libraries are imported only when a file needs them.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ def text_hash(text: str) -> str:
 
 @dataclass(frozen=True)
 class Document:
-    """One article: ``text`` is the cleaned text every chunk offset points into."""
+    """One article: ``text`` is the cleaned text every chunk offset points into (a PDF's
+    pages each end with a form feed, ``rag.documents.pages``)."""
 
     id: str
     text: str
