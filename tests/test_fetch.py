@@ -57,10 +57,17 @@ def _routes(tmp: Path) -> dict[str, Route]:
         "/api": (200, {"Content-Type": "application/json"}, b'{"title": "not a page"}'),
         "/laporan": (200, {"Content-Type": "application/pdf"}, pdf.read_bytes()),
         "/empty": (200, {"Content-Type": HTML}, b"<html><body><nav>Menu</nav></body></html>"),
+        "/lama": (200, {"Content-Type": "text/html"}, OLD_PAGE.encode("cp1252")),
     }
 
 
 PDF_PAGE2 = "Halaman kedua: jembatan selesai diperbaiki pada bulan Maret."
+# An old site: Windows-1252, said only in a <meta> tag.
+OLD_PAGE = (
+    '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'
+    "<title>Kafe</title></head><body><p>Café “Kopi Kita” di Bandung dibuka kembali pada "
+    "pekan ini setelah renovasi selama tiga bulan.</p></body></html>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +111,13 @@ def test_a_redirect_is_followed_and_the_link_given_stays_the_id(
     assert doc.id == f"{site}/old-link"
     assert doc.url == f"{site}/siaran"  # the page names no canonical address: where it ended
     assert "61 peserta dari 13 negara" in doc.text and "3842638" not in doc.text
+
+
+def test_a_page_in_an_old_encoding_is_decoded_by_its_meta_tag(
+    site: str, web_settings: Settings
+) -> None:
+    doc = url_document(f"{site}/lama", web_settings)
+    assert "Café “Kopi Kita” di Bandung" in doc.text
 
 
 def test_a_pdf_link_keeps_its_pages(site: str, web_settings: Settings) -> None:

@@ -16,6 +16,7 @@ from rag.citations import check_citations
 from rag.cli import cli
 from rag.documents import load_paths
 from rag.documents.pages import page_at, page_spans, paged_text
+from rag.documents.pdf import page_texts
 from rag.errors import InputError
 from rag.index import Index
 from rag.ingest import ingest
@@ -99,6 +100,32 @@ def test_fake_and_damaged_pdfs_are_one_line(tmp_path: Path, data: bytes, why: st
     with pytest.raises(InputError, match=why) as err:
         list(load_paths([path]))
     assert "\n" not in str(err.value)
+
+
+def test_a_password_protected_pdf_is_one_line_and_an_owner_lock_alone_is_read(
+    report: Path, tmp_path: Path
+) -> None:
+    from pypdf import PdfWriter
+
+    for user, name in (("rahasia", "locked.pdf"), ("", "owner-only.pdf")):
+        writer = PdfWriter(clone_from=report)
+        writer.encrypt(user, owner_password="pemilik", algorithm="RC4-128")
+        writer.write(tmp_path / name)
+    with pytest.raises(InputError, match=r"locked.pdf is password-protected; save a copy"):
+        list(load_paths([tmp_path / "locked.pdf"]))
+    [doc] = load_paths([tmp_path / "owner-only.pdf"])  # opens without a password
+    assert "pompa air tambahan" in doc.text
+
+
+def test_numbers_alone_inside_a_page_stay_and_page_numbers_go() -> None:
+    pages = page_texts(
+        [
+            "Harian Contoh\nJumlah pengungsi per kelurahan:\n1.250\n980\nAkhir tabel.\n1",
+            "Harian Contoh\nHalaman berikutnya berisi kalimat biasa.\n- 2 -",
+        ]
+    )
+    assert "1.250" in pages[0] and "980" in pages[0] and not pages[0].endswith("1")
+    assert pages[1] == "Halaman berikutnya berisi kalimat biasa."
 
 
 def test_a_pdf_over_the_file_limit_is_refused_before_reading(report: Path) -> None:

@@ -36,6 +36,8 @@ _JUNK_TITLE = re.compile(
     re.IGNORECASE,
 )
 _FURNITURE_MAX_CHARS = 100
+# Headers, footers and page numbers sit in the first or last few lines of a page.
+_EDGE_LINES = 2
 
 
 def pdf_pages(data: bytes, name: str) -> tuple[list[str], str | None]:
@@ -67,32 +69,44 @@ def pdf_pages(data: bytes, name: str) -> tuple[list[str], str | None]:
     return pages, title if isinstance(title, str) else None
 
 
+def _edges(lines: list[str]) -> set[int]:
+    """Indexes of the first and last ``_EDGE_LINES`` lines with text of a page."""
+    filled = [i for i, ln in enumerate(lines) if ln]
+    return set(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:])
+
+
 def _furniture(pages: list[list[str]]) -> set[str]:
-    """Short lines (digits blurred) found on most pages with text: running headers and
-    footers ("Harian Contoh", "Halaman 3 dari 9")."""
+    """Short lines (digits blurred) at the top or foot of most pages with text: running
+    headers and footers ("Harian Contoh", "Halaman 3 dari 9")."""
     with_text = [lines for lines in pages if any(lines)]
     if len(with_text) < 2:
         return set()
     counts = Counter(
         key
         for lines in with_text
-        for key in {_DIGITS.sub("#", ln) for ln in lines if 0 < len(ln) <= _FURNITURE_MAX_CHARS}
+        for key in {
+            _DIGITS.sub("#", lines[i])
+            for i in _edges(lines)
+            if len(lines[i]) <= _FURNITURE_MAX_CHARS
+        }
     )
     least = max(2.0, 0.6 * len(with_text))
     return {key for key, n in counts.items() if n >= least}
 
 
 def page_texts(raw_pages: list[str]) -> list[str]:
-    """The cleaned text of each page: page numbers, running headers and footers out, lines
-    broken mid-sentence (or after a hyphen) joined."""
+    """The cleaned text of each page: page numbers, running headers and footers (at a page's
+    top or foot only: a number alone in a table stays) out, lines broken mid-sentence (or after
+    a hyphen) joined."""
     pages = [[ln.strip() for ln in _normalise(raw).split("\n")] for raw in raw_pages]
     furniture = _furniture(pages)
     out: list[str] = []
     for lines in pages:
+        edges = _edges(lines)
         kept = [
             ln
-            for ln in lines
-            if not _PAGE_NUMBER.match(ln) and _DIGITS.sub("#", ln) not in furniture
+            for i, ln in enumerate(lines)
+            if i not in edges or not (_PAGE_NUMBER.match(ln) or _DIGITS.sub("#", ln) in furniture)
         ]
         out.append(join_broken_lines(_HYPHEN_BREAK.sub(r"\1-", "\n".join(kept))))
     return out
