@@ -227,6 +227,33 @@ def test_seed_question_streams_cites_and_scrolls_to_source(page: Page) -> None:
     assert page.foreign_requests() == []
 
 
+def test_conversation_survives_a_reload_and_exports_markdown(page: Page) -> None:
+    pg = page.page
+    page.ask(Q_ALIANSI)
+    page.wait_answer(1)
+    export = pg.locator("#rag-export")
+    export.wait_for(state="visible", timeout=30_000)
+    with pg.expect_download() as download:
+        export.click()
+    markdown = Path(download.value.path()).read_text(encoding="utf-8")
+    assert markdown.startswith(f"# Conversation\n\n## 1. {Q_ALIANSI}")
+    assert "> [1] " in markdown and "“" in markdown
+
+    pg.reload()
+    pg.wait_for_selector("#rag-question textarea")
+    answer = page.wait_answer(1)
+    assert "Aliansi Pasifik" in answer.inner_text()
+    assert pg.locator("#rag-chat").get_by_text(Q_ALIANSI).is_visible()
+    export.wait_for(state="visible", timeout=30_000)
+
+    pg.locator("#rag-new").click()
+    pg.wait_for_function("() => !document.querySelector('#rag-chat .rag-answer')")
+    pg.reload()
+    pg.wait_for_selector("#rag-question textarea")
+    time.sleep(2)  # the kept conversation would be shown by now
+    assert pg.locator("#rag-chat .rag-answer").count() == 0
+
+
 def test_upload_then_ask_in_english(page: Page, tmp_path: Path) -> None:
     pg = page.page
     pg.get_by_text("English", exact=True).click()

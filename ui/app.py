@@ -135,6 +135,7 @@ def _compose(demo: gr.Blocks, chat: ChatTab, articles: ArticlesTab, lang: str) -
         queue=False,
     ).then(library_views, [choice], library_outputs, api_visibility="private")
     demo.load(library_views, [choice], library_outputs, api_visibility="private")
+    chat.wire_restore(demo, choice)
 
 
 def serve(

@@ -7,20 +7,26 @@ only keeps each session's turns and renders them.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from rag import conversation
 from rag.library import Library
 from rag.models.catalog import BUILTIN_MODELS
 from rag.settings import Settings
 from ui.examples import MAX_EXAMPLES, example_questions
 from ui.render import note_html, render_chat, render_sources
 from ui.texts import TEXTS, texts
-from ui.turn import AskFn, Status, Turn, history, next_id, stream_turn
+from ui.turn import AskFn, Status, Turn, history, kept, next_id, restored, stream_turn
 
 Updates = tuple[Any, ...]
+_PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
+_NO_EXPORT = gr.DownloadButton(value=None, visible=False)
 
 
 class ChatTab:
@@ -49,6 +55,12 @@ class ChatTab:
         ):
             # Inside the tab: a State directly under gr.Tabs shifts the tab labels.
             self.turns = gr.State([])
+            # The finished answers, kept in the browser so a reload (or a restart of the
+            # server over the same index) shows the conversation again.
+            secret = hashlib.sha256(str(Path(self.settings.index_dir).resolve()).encode())
+            self.saved = gr.BrowserState(
+                [], storage_key="rag-conversation", secret=secret.hexdigest()[:32]
+            )
             with gr.Column(scale=3):
                 self._build_conversation(t)
                 self._build_examples()
@@ -85,6 +97,9 @@ class ChatTab:
             with gr.Column(scale=1, min_width=120):
                 self.send = gr.Button(t["send"], variant="primary", elem_id="rag-send")
                 self.new_chat = gr.Button(t["new_chat"], size="sm", elem_id="rag-new")
+                self.export = gr.DownloadButton(
+                    t["export"], value=None, size="sm", visible=False, elem_id="rag-export"
+                )
 
     def _build_examples(self) -> None:
         with gr.Column(visible=False, elem_id="rag-examples") as self.examples_box:
@@ -140,6 +155,8 @@ class ChatTab:
             )
             for trigger, source in triggers
         ]
+        for answered in answering:
+            answered.then(self.keep, [self.turns], [self.saved, self.export], **_PRIVATE)
         api_chat = gr.Button(visible=False)
         api_chat.click(
             self.respond, [self.question, *answer_inputs], chat_outputs, api_name="chat", **opts
@@ -153,29 +170,58 @@ class ChatTab:
         )
 
     def _wire_views(self, lang: gr.Radio, answering: list[Any]) -> None:
-        private: dict[str, Any] = {"api_visibility": "private", "queue": False}
         self.new_chat.click(
-            lambda lang, show: ([], render_sources([], lang, show), [], ""),
+            lambda lang, show: ([], render_sources([], lang, show), [], "", [], _NO_EXPORT),
             [lang, self.show_all],
-            [self.chatbot, self.sources, self.turns, self.question],
+            [self.chatbot, self.sources, self.turns, self.question, self.saved, self.export],
             cancels=answering,
-            **private,
+            **_PRIVATE,
         )
         self.chatbot.clear(
-            lambda lang, show: (render_sources([], lang, show), []),
+            lambda lang, show: (render_sources([], lang, show), [], [], _NO_EXPORT),
             [lang, self.show_all],
-            [self.sources, self.turns],
+            [self.sources, self.turns, self.saved, self.export],
             cancels=answering,
-            **private,
+            **_PRIVATE,
         )
         self.show_all.change(
             lambda turns, lang, show: self.views(turns or [], lang, show),
             [self.turns, lang, self.show_all],
             [self.chatbot, self.sources],
-            **private,
+            **_PRIVATE,
+        )
+
+    def wire_restore(self, demo: gr.Blocks, lang: gr.Radio) -> None:
+        """Show the conversation kept in the browser when the page loads."""
+        demo.load(
+            self.restore,
+            [self.saved, lang, self.show_all],
+            [self.chatbot, self.sources, self.turns, self.export],
+            **_PRIVATE,
         )
 
     # --- handlers ----------------------------------------------------------------------------
+
+    def keep(self, turns: list[Turn] | None) -> Updates:
+        """Keep the finished answers in the browser and offer them as a Markdown file."""
+        answers = kept(turns or [])
+        if not answers:
+            return [], _NO_EXPORT
+        folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+        path = conversation.save(folder / "conversation.md", answers)
+        return [a.to_dict() for a in answers], gr.DownloadButton(value=str(path), visible=True)
+
+    def restore(self, saved: list[dict[str, Any]] | None, lang: str, show_all: bool) -> Updates:
+        """The chat, sources, turns and export button for a kept conversation (one that does
+        not read back is dropped)."""
+        try:
+            answers = [conversation.answer_from_dict(a) for a in saved or []]
+        except (TypeError, ValueError, AttributeError):
+            answers = []
+        turns = restored(answers)
+        if not turns:
+            return gr.skip(), gr.skip(), [], _NO_EXPORT
+        return *self.views(turns, lang, show_all), turns, self.keep(turns)[1]
 
     def views(self, turns: list[Turn], lang: str, show_all: bool) -> tuple[Any, str]:
         """The chat messages and the sources panel for ``turns``."""

@@ -107,6 +107,19 @@ class Turn:
         )
 
 
+def kept(turns: Sequence[Turn]) -> list[Answer]:
+    """The finished answers of ``turns``: what a saved or exported conversation holds."""
+    return [t.to_answer() for t in turns if t.status.finished and t.text]
+
+
+def restored(answers: Sequence[Answer]) -> list[Turn]:
+    """Turns showing ``answers`` again (a conversation kept in the browser)."""
+    turns = [Turn(i, a.question) for i, a in enumerate(answers, 1)]
+    for turn, answer in zip(turns, answers, strict=True):
+        turn.apply(answer)
+    return turns
+
+
 def next_id(turns: Sequence[Turn]) -> int:
     """The id of a new turn after ``turns`` (ids start at 1 and name passage anchors)."""
     return max((t.id for t in turns), default=0) + 1
