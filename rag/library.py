@@ -43,14 +43,21 @@ class Library:
 
     @property
     def has_index(self) -> bool:
-        """Whether an index exists at ``settings.index_dir`` (loadable or not)."""
+        """Whether an index exists at ``settings.index_dir`` (loadable or not); a PostgreSQL
+        store (``settings.store``) counts as one."""
         from rag.index import MANIFEST
+        from rag.store import is_postgres
 
-        return (Path(self.settings.index_dir) / MANIFEST).exists()
+        return is_postgres(self.settings) or (Path(self.settings.index_dir) / MANIFEST).exists()
 
     def _stamp(self) -> object:
         from rag.index import MANIFEST
+        from rag.store import is_postgres
 
+        if is_postgres(self.settings):  # read live: a failure is remembered for 5 s at most
+            import time
+
+            return int(time.monotonic() // 5)
         try:
             st = (Path(self.settings.index_dir) / MANIFEST).stat()
         except OSError:

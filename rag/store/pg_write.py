@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BULK_ROWS = 20_000  # into an empty store, at least this many rows: build HNSW after loading
+BULK_ROWS = 1_000  # into an empty store, at least this many rows: build HNSW after loading
 HNSW_OPTIONS = "m = 16, ef_construction = 64"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
@@ -180,6 +180,8 @@ class PgWriter:
         )
         if bulk:
             self.create_hnsw()
+            for table in ("rag_contents", "rag_chunks", "rag_postings", "rag_documents"):
+                self.conn.execute(f"ANALYZE {table}")  # plans for the new sizes right away
 
 
 def _field(data: bytes) -> bytes:

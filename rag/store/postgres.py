@@ -31,21 +31,12 @@ K1, B = 1.2, 0.75  # bm25s' defaults, as rag.index.build_bm25 uses them
 
 _DOC_COLUMNS = "d.id, d.title, d.hash, d.chunks, d.date, d.url, d.path"
 
-_IDF = """
-    q AS (SELECT t AS term, count(*) AS qn FROM unnest(%(terms)s::text[]) t GROUP BY t),
-    w AS (
-        SELECT q.term, q.qn * ln(1 + (s.chunks - f.df + 0.5) / (f.df + 0.5)) AS idf
-        FROM q CROSS JOIN rag_stats s
-        CROSS JOIN LATERAL (SELECT count(*) AS df FROM rag_postings p WHERE p.term = q.term) f
-        WHERE f.df > 0
-    )"""
 _BM25 = f"""
-    WITH {_IDF}
-    SELECT p.chunk, sum(w.idf * p.tf / (p.tf + {K1} * (1 - {B} + {B} * p.len
-                        / (s.tokens::float8 / greatest(s.chunks, 1))))) AS score
-    FROM w JOIN rag_postings p ON p.term = w.term CROSS JOIN rag_stats s
+    SELECT p.chunk, sum(w.idf * p.tf / (p.tf + {K1} * (1 - {B} + {B} * p.len / %(avgdl)s)))
+    FROM unnest(%(terms)s::text[], %(idf)s::float8[]) AS w (term, idf)
+    JOIN rag_postings p ON p.term = w.term
     {{where}}
-    GROUP BY p.chunk ORDER BY score DESC, p.chunk {{limit}}"""
+    GROUP BY p.chunk ORDER BY 2 DESC, p.chunk {{limit}}"""
 
 
 def doc_info(row: Sequence[Any]) -> DocInfo:
@@ -214,12 +205,29 @@ class PostgresStore(Store):
         )
         return [(int(r), float(s)) for r, s in rows]
 
+    def _weights(self, tokens: list[str]) -> dict[str, Any]:
+        """BM25's query side as bm25s computes it: each distinct term's idf (Lucene's), times
+        how often the query holds it, and the average chunk length."""
+        import math
+        from collections import Counter
+
+        counts = Counter(tokens)
+        with self.snapshot():
+            n, total = self._rows("SELECT chunks, tokens FROM rag_stats")[0]
+            df = self.document_frequencies(list(counts))
+        terms = [t for t in counts if df[t]]
+        idf = [counts[t] * math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms]
+        return {"terms": terms, "idf": idf, "avgdl": total / max(n, 1)}
+
     def lexical_top(self, tokens: list[str], n: int) -> list[tuple[int, float]]:
         """The ``n`` best rows by BM25, computed in SQL from the stored analyzer tokens."""
         if not tokens or n <= 0:
             return []
+        params = self._weights(tokens)
+        if not params["terms"]:
+            return []
         sql = _BM25.format(where="", limit="LIMIT %(n)s")
-        rows = self._rows(sql, {"terms": tokens, "n": n})
+        rows = self._rows(sql, {**params, "n": n})
         return [(int(r), float(s)) for r, s in rows if s > 0]
 
     def lexical_scores(self, tokens: list[str], rows: Sequence[int]) -> dict[int, float]:
@@ -227,7 +235,7 @@ class PostgresStore(Store):
         scores = dict.fromkeys((int(r) for r in rows), 0.0)
         if tokens and scores:
             sql = _BM25.format(where="WHERE p.chunk = ANY(%(rows)s)", limit="")
-            for r, s in self._rows(sql, {"terms": tokens, "rows": list(scores)}):
+            for r, s in self._rows(sql, {**self._weights(tokens), "rows": list(scores)}):
                 scores[int(r)] = float(s)
         return scores
 
