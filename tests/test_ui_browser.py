@@ -279,11 +279,11 @@ def test_upload_then_ask_in_english(page: Page, tmp_path: Path) -> None:
     assert "Festival Layang-Layang Pangandaran" in pg.locator("#rag-sources").inner_text()
     assert pg.locator("#rag-sources mark").first.is_visible()
 
-    bad = tmp_path / "notes.pdf"
-    bad.write_bytes(b"%PDF-1.4 not an article")
+    bad = tmp_path / "notes.exe"
+    bad.write_bytes(b"MZ\x90\x00 not an article")
     page.tab(1)
     pg.locator("#rag-upload input[type=file]").set_input_files(str(bad))
-    pg.get_by_text("Invalid file type: notes.pdf").wait_for()
+    pg.get_by_text("Invalid file type: notes.exe").wait_for()
     pg.locator("#rag-add").click()
     pg.locator("#rag-docs-status").get_by_text("Choose one or more files first.").wait_for()
     assert pg.locator("#rag-docs").get_by_text("notes").count() == 0
