@@ -372,3 +372,26 @@ def test_other_embedder_is_refused(
         open_store(str(pg_settings.store), other.embed_model)
     with pytest.raises(IndexStateError, match="--rebuild"):
         ingest([corpus], other)
+
+
+def test_cli_store_option_and_copy(
+    corpus: Path, tmp_path: Path, pg_url: str, fake_embedder: FakeEmbedder
+) -> None:
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    env = {"RAG_EMBED_MODEL": FAKE, "RAG_CHUNK_SIZE": "200", "RAG_STORE": ""}
+
+    def run(*args: str) -> object:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    assert "5 added" in run("ingest", str(corpus), "--store", pg_url).output
+    assert len(run("docs", "--store", pg_url).output.splitlines()) == 5
+    assert "a02.txt#" in run("search", "penanda0002", "--k", "1", "--store", pg_url).output
+    copied = run("store", "copy", "--from", pg_url, "--to", str(tmp_path / "copy"))
+    assert "copied 5 documents" in copied.output
+    assert len(run("docs", "--store", str(tmp_path / "copy")).output.splitlines()) == 5
+    bad = run("docs", "--store", "postgresql://nobody@127.0.0.1:1/none")
+    assert bad.exit_code == 1 and "cannot reach PostgreSQL" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
