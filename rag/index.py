@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _SMALL_FILE = 64 * 1024 * 1024  # files below this are checksummed on load
+_LOAD_TRIES = 40  # 50 ms apart: a reader waits out a writer's swap for up to 2 s
 
 
 @dataclass
@@ -158,10 +159,30 @@ class Index(FolderStore):
         """Load and check the index at ``path``.
 
         Raises IndexStateError (one line, says what to run) when it is missing, corrupt, of
-        another format version, or built with another embedder than ``embed_model``.
+        another format version, or built with another embedder than ``embed_model``. A load
+        that meets a writer's swap (the folder renamed while it reads) reads again; a swap cut
+        between its two renames is read from the previous folder (the next writer puts it
+        back: readers never rename).
         """
         path = Path(path)
-        _recover(path)
+        old = _old(path)
+        for attempt in range(_LOAD_TRIES):
+            before = _stamp(path)
+            try:
+                return cls._load_at(path, embed_model)
+            except IndexStateError:
+                moved = _stamp(path) != before or old.exists()
+                if not moved:
+                    raise
+                if attempt == _LOAD_TRIES - 1:
+                    if not (path / MANIFEST).exists() and (old / MANIFEST).exists():
+                        return cls._load_at(old, embed_model)
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_at(cls, path: Path, embed_model: str | None) -> Index:
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise IndexStateError(
@@ -322,9 +343,23 @@ def remove_leftovers(path: Path | str) -> int:
     return len(stale)
 
 
+def _old(path: Path) -> Path:
+    """Where a swap puts the previous index while it renames the new one in."""
+    return path.with_name(f".{path.name}.old")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """The manifest's identity (inode, mtime): it changes when a writer swaps the folder."""
+    try:
+        st = (path / MANIFEST).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def _swap(new: Path, path: Path) -> None:
-    """Replace ``path`` by ``new``: two renames; :func:`_recover` repairs a crash between them."""
-    old = path.with_name(f".{path.name}.old")
+    """Replace ``path`` by ``new``: two renames; :func:`recover` repairs a crash between them."""
+    old = _old(path)
     if old.exists():
         shutil.rmtree(old)
     if path.exists():
@@ -333,9 +368,11 @@ def _swap(new: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _recover(path: Path) -> None:
-    """Put back the previous index if a swap was cut between its two renames."""
-    old = path.with_name(f".{path.name}.old")
+def recover(path: Path | str) -> None:
+    """Put back the previous index if a swap was cut between its two renames. Only writers
+    call it, holding the write lock."""
+    path = Path(path)
+    old = _old(path)
     if not (path / MANIFEST).exists() and (old / MANIFEST).exists():
         if path.exists():
             shutil.rmtree(path)

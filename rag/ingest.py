@@ -37,7 +37,7 @@ def write_lock(index_dir: Path | str) -> Iterator[None]:
     through a lock file beside the folder (the folder itself is swapped by each write). Writes
     that were cut short leave temporary folders; the next writer removes them."""
     from rag.fileio import locked
-    from rag.index import remove_leftovers
+    from rag.index import recover, remove_leftovers
 
     path = Path(index_dir).resolve()
     with _thread_locks_guard:
@@ -48,6 +48,7 @@ def write_lock(index_dir: Path | str) -> Iterator[None]:
 
     with lock, locked(path.with_name(f".{path.name}.lock"), on_wait=waiting):
         remove_leftovers(path)
+        recover(path)
         yield
 
 
