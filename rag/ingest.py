@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Set
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,14 @@ def write_lock(index_dir: Path | str) -> Iterator[None]:
     def waiting() -> None:
         log.warning("waiting for another ingest or removal on %s to finish", path)
 
-    with lock, locked(path.with_name(f".{path.name}.lock"), on_wait=waiting):
+    with lock, ExitStack() as stack:
+        try:
+            stack.enter_context(locked(path.with_name(f".{path.name}.lock"), on_wait=waiting))
+        except OSError as exc:
+            raise IndexStateError(
+                f"cannot write the index at {path}/ ({exc.strerror or exc}): its folder is "
+                "read-only or not writable by you; fix the permissions or choose another --index"
+            ) from None
         remove_leftovers(path)
         recover(path)
         yield
