@@ -90,6 +90,23 @@ def test_check_upload_rejects_bad_files(tmp_path: Path) -> None:
     assert first_problem([(ok, "ok.md")], 2000) is None
 
 
+def test_an_upload_over_the_total_limit_is_refused(tmp_path: Path) -> None:
+    files = []
+    for i in range(5):
+        path = tmp_path / f"a{i}.txt"
+        path.write_text("Judul\n\n" + "isi berita. " * 100, encoding="utf-8")  # about 1.2 KB
+        files.append((path, path.name))
+    total = sum(p.stat().st_size for p, _ in files)
+    assert first_problem(files, 2000, max_total_bytes=total) is None
+    assert first_problem(files, 2000, max_total_bytes=total - 1) == (
+        "too_big_total",
+        {"mb": f"{total / 1e6:.1f}", "limit": f"{(total - 1) / 1e6:g}"},
+    )
+    # A single bad file is named first, before the total.
+    files.append((tmp_path / "gone.txt", "gone.txt"))
+    assert first_problem(files, 2000, max_total_bytes=10)[0] == "empty"
+
+
 def test_discard_unused_deletes_only_the_apps_copies(tmp_path: Path) -> None:
     folder = tmp_path / "up"
     folder.mkdir()
