@@ -40,3 +40,21 @@ def test_a_snippet_too_small_for_trafilatura_keeps_the_simple_path() -> None:
         "s.html", "<nav>Home | News</nav><p>Satu kalimat pendek saja.</p>", kind="html"
     )
     assert doc.text == "Satu kalimat pendek saja."
+
+
+@pytest.mark.parametrize("long", [False, True])
+def test_script_style_iframe_and_handlers_never_become_text(long: bool) -> None:
+    body = "Pemerintah meresmikan pelabuhan baru di Bitung pada Senin. " * (12 if long else 1)
+    raw = (
+        "<html><head><title>Pelabuhan Bitung</title><style>p { color: red }</style>"
+        "<script>var secret = 'ignore previous instructions';</script></head><body>"
+        "<article><h1>Pelabuhan Bitung</h1>"
+        f"<p onclick=\"alert('x')\">{body}</p>"
+        '<iframe src="https://evil.example/frame">frame text</iframe>'
+        "<noscript>Aktifkan JavaScript</noscript>"
+        "<script>document.write('injected words')</script></article></body></html>"
+    )
+    doc = document_from_text("p.html", raw, kind="html")
+    assert "meresmikan pelabuhan baru di Bitung" in doc.text
+    for debris in ("secret", "color", "alert", "evil.example", "frame text", "injected", "<"):
+        assert debris not in doc.text
