@@ -180,6 +180,8 @@ def serve(
     )
     service = ChatService(settings, demo.rag_ask, policy, demo.rag_gate)  # type: ignore[attr-defined]
     demo.app.include_router(create_router(service))
+    if not quiet:
+        print(f"OpenAI-compatible API on {url.rstrip('/')}/v1", flush=True)
     if not prevent_thread_lock:
         demo.block_thread()
     return url
