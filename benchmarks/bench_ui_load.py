@@ -46,6 +46,14 @@ def fake_ask(
     yield from quoting_ask(read_s=0.5, piece=8, delay=0.01)(question, history, **overrides)
 
 
+def rss_mb() -> float:
+    """This process's resident memory in MB (the server runs in it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-th percentile (0..100) by nearest rank."""
     if not values:
@@ -89,10 +97,12 @@ def main() -> int:
 
     # Warm up (model and embedder load) so the first user does not pay for it.
     Client(url, verbose=False).predict(QUESTIONS[0], api_name="/ask")
+    rss_before = rss_mb()
 
     lock = threading.Lock()
     issued = 0
     total_s: list[float] = []
+    ranks: list[int] = []  # the highest queue place each question was shown, when it waited
     sources_s: list[float] = []
     errors: list[str] = []
     start = time.monotonic()
@@ -120,9 +130,13 @@ def main() -> int:
             asked.append(question)
             t0 = time.monotonic()
             first_sources: float | None = None
+            rank: int | None = None
             try:
                 job = client.submit(question, api_name="/chat")
                 while not job.done():
+                    status = job.status()
+                    if getattr(status.code, "name", "") == "IN_QUEUE" and status.rank is not None:
+                        rank = max(rank or 0, int(status.rank) + 1)
                     if first_sources is None and any(
                         isinstance(o[1], str) and "rag-src-" in o[1] for o in job.outputs()
                     ):
@@ -147,6 +161,8 @@ def main() -> int:
                 with lock:
                     total_s.append(elapsed)
                     sources_s.append(first_sources)
+                    if rank:
+                        ranks.append(rank)
             except Exception as exc:  # noqa: BLE001 - counted, printed below
                 with lock:
                     errors.append(f"user {u}: {type(exc).__name__}: {exc}")
@@ -157,6 +173,7 @@ def main() -> int:
     for th in threads:
         th.join(timeout=max(1.0, hard_stop + 30 - time.monotonic()))
     wall = time.monotonic() - start
+    rss_after = rss_mb()
     demo.close()
     tmp.cleanup()
 
@@ -166,6 +183,14 @@ def main() -> int:
         f"({len(total_s) / wall * 60:.1f} per minute)"
     )
     print(f"errors:             {len(errors)}")
+    print(
+        f"told their queue place: {len(ranks)} of {len(total_s)} answers waited in the queue "
+        f"and were shown their place (highest {max(ranks, default=0)})"
+    )
+    print(
+        f"resident memory (server and clients): {rss_before:.0f} MB after warm-up, "
+        f"{rss_after:.0f} MB at the end ({rss_after - rss_before:+.0f} MB)"
+    )
     for e in errors[:10]:
         print(f"  {e}")
     for name, values in (("passages shown", sources_s), ("answer finished", total_s)):
