@@ -38,7 +38,7 @@ def readonly_index(tmp_path: Path) -> Iterator[Path]:
         assert _mount("-o", "remount,ro", str(mnt))
         yield mnt / "index"
     finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "--lazy", str(mnt)], capture_output=True)  # open maps may hold it
 
 
 def test_a_read_only_index_answers_and_refuses_writes_in_one_line(
