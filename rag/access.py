@@ -163,6 +163,8 @@ class RateLimit:
         """Count one event for ``key``; raise :class:`BusyError` when over the limit."""
         now = time.monotonic() if now is None else now
         with self._guard:
+            if len(self._seen) > 10_000:  # forget clients idle for a minute
+                self._seen = {k: t for k, t in self._seen.items() if t and now - t[-1] < 60.0}
             times = self._seen.setdefault(key, deque())
             while times and now - times[0] >= 60.0:
                 times.popleft()

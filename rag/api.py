@@ -13,10 +13,12 @@ request size).
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
@@ -183,7 +185,7 @@ def sse_chunks(events: Iterator[Any], first: list[Any], model: str) -> Iterator[
 
     yield chunk({"role": "assistant", "content": ""})
     try:
-        for event in [*first, *events]:
+        for event in itertools.chain(first, events):
             if isinstance(event, str) and event:
                 yield chunk({"content": event})
             elif isinstance(event, Answer):
@@ -251,8 +253,8 @@ def create_router(service: ChatService) -> APIRouter:
             service.gate.leave()
             raise
         if chat.stream:
-            stream = _gated(sse_chunks(events, first, model), service.gate)
-            return StreamingResponse(stream, media_type="text/event-stream")
+            body = _Gated(sse_chunks(events, first, model), service.gate)
+            return StreamingResponse(_until_gone(body), media_type="text/event-stream")
         try:
             answer = await run_in_threadpool(_last_answer, events, first)
         except RagError as exc:
@@ -266,14 +268,15 @@ def create_router(service: ChatService) -> APIRouter:
 
 async def _read_body(request: Request, max_kb: int) -> bytes:
     limit = max_kb * 1024
+    too_big = InputError(f"the request is over {max_kb} KB (RAG_MAX_REQUEST_KB); send less")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise InputError(f"the request is over {max_kb} KB (RAG_MAX_REQUEST_KB); send less")
+        raise too_big
     body = b""
     async for part in request.stream():
         body += part
         if len(body) > limit:
-            raise InputError(f"the request is over {max_kb} KB (RAG_MAX_REQUEST_KB); send less")
+            raise too_big
     return body
 
 
@@ -290,7 +293,7 @@ def _parse(body: bytes) -> ChatRequest:
 
 def _last_answer(events: Iterator[Any], first: list[Any]) -> Answer:
     try:
-        for event in [*first, *events]:
+        for event in itertools.chain(first, events):
             if isinstance(event, Answer):
                 return event
     finally:
@@ -298,12 +301,42 @@ def _last_answer(events: Iterator[Any], first: list[Any]) -> Answer:
     raise RagError("the answer ended without a result; ask again")
 
 
-def _gated(chunks: Iterator[str], gate: Gate) -> Iterator[str]:
+class _Gated:
+    """A response body that gives its place in the gate back once: when it ends, fails, is
+    closed, or is dropped unread (a client gone before the first byte)."""
+
+    def __init__(self, chunks: Iterator[str], gate: Gate) -> None:
+        self._chunks = chunks
+        self._leave = weakref.finalize(self, gate.leave)
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._chunks)
+        except BaseException:
+            self._leave()
+            raise
+
+    def close(self) -> None:
+        """Stop the answer (the model stops writing) and free the place; idempotent."""
+        try:
+            _close(self._chunks)
+        finally:
+            self._leave()
+
+
+async def _until_gone(body: _Gated) -> AsyncIterator[str]:
+    """``body`` read step by step in worker threads, closed as soon as the client hangs up
+    (the server cancels this generator; a running step finishes first)."""
+    from starlette.concurrency import iterate_in_threadpool
+
     try:
-        yield from chunks
+        async for chunk in iterate_in_threadpool(body):
+            yield chunk
     finally:
-        _close(chunks)
-        gate.leave()
+        body.close()
 
 
 def _close(events: Iterator[Any]) -> None:

@@ -57,7 +57,7 @@ def from_json(text: str, where: str = "the conversation") -> list[Answer]:
         return [answer_from_dict(a) for a in data["answers"]]
     except InputError:
         raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(
             f"{where} is not a conversation saved by rag ({str(exc).splitlines()[0][:80]}); "
             "give a file written by /save"

@@ -134,7 +134,9 @@ def build_bm25(rows: list[ChunkRow]) -> Any:
     """A bm25s index over the stored tokens of ``rows`` (row-aligned)."""
     import bm25s
 
-    retriever = bm25s.BM25(k1=1.2, b=0.75)
+    from rag.store.base import BM25_B, BM25_K1
+
+    retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B)
     # bm25s rejects empty documents; a placeholder token keeps rows aligned.
     corpus = [row.tokens or ["\u2400"] for row in rows] or [["\u2400"]]
     retriever.index(corpus, show_progress=False)
@@ -169,7 +171,9 @@ class Index(FolderStore):
         for attempt in range(_LOAD_TRIES):
             before = _stamp(path)
             try:
-                return cls._load_at(path, embed_model)
+                index = cls._load_at(path, embed_model)
+                if _stamp(path) == before:  # no swap while it read: one version throughout
+                    return index
             except IndexStateError:
                 moved = _stamp(path) != before or old.exists()
                 if not moved:
@@ -179,7 +183,7 @@ class Index(FolderStore):
                         return cls._load_at(old, embed_model)
                     raise
                 time.sleep(0.05)
-        raise AssertionError("unreachable")
+        return cls._load_at(path, embed_model)  # swapped under every read: take this one
 
     @classmethod
     def _load_at(cls, path: Path, embed_model: str | None) -> Index:

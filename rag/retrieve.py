@@ -161,7 +161,7 @@ def get_index(settings: Settings) -> Index | Store:
         if cached and cached[0] == stamp and cached[1] == model:
             return cached[2]
         index = Index.load(path, settings.embed_model)
-        _indexes[str(path)] = ((path / MANIFEST).stat().st_mtime_ns, model, index)
+        _indexes[str(path)] = (stamp, model, index)  # the stamp seen before it was read
         return index
 
 

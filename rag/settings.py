@@ -168,7 +168,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _store_folder(self) -> Settings:
         """``RAG_STORE`` (or ``--store``) naming a folder, not a URL, is the index folder."""
-        if self.store and not self.store.startswith(("postgresql://", "postgres://")):
+        from rag.store.base import PG_SCHEMES
+
+        if self.store and not self.store.startswith(PG_SCHEMES):
             self.index_dir, self.store = Path(self.store), None
         return self
 

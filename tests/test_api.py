@@ -8,6 +8,7 @@ ingest and embedder.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,45 @@ def test_streamed_answer_ends_with_citations(api: tuple[ScriptedAsk, str]) -> No
     assert [c["doc_id"] for c in last.model_extra["citations"]] == ["a.txt"]
     assert "[1]" in last.model_extra["answer"]
     assert all(not c.model_extra.get("citations") for c in chunks[:-1])
+
+
+def test_pieces_arrive_while_the_answer_is_written(tmp_path: Path) -> None:
+    demo, url = _serve(tmp_path, ScriptedAsk(pause=1.2))
+    try:
+        stream = _client(url).chat.completions.create(
+            model="default",
+            messages=[{"role": "user", "content": "Siapa anggota Aliansi Pasifik?"}],
+            stream=True,
+        )
+        seen: list[float] = []
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                seen.append(time.monotonic())
+        # The scripted answer sleeps 0.3 s between its pieces: they must not come at once.
+        assert len(seen) >= 3 and seen[-1] - seen[0] > 0.5
+    finally:
+        demo.close()
+
+
+def test_clients_that_hang_up_give_their_place_back(tmp_path: Path) -> None:
+    demo, url = _serve(tmp_path, ScriptedAsk(pause=0.5), chat_concurrency=1, queue_size=1)
+    body = {"model": "default", "stream": True, "messages": [{"role": "user", "content": "x?"}]}
+    gate = demo.rag_gate
+    try:
+        for _ in range(4):  # each opens a stream, reads one line, and hangs up
+            with httpx.stream("POST", f"{url}v1/chat/completions", json=body, timeout=30) as r:
+                assert r.status_code == 200
+                next(r.iter_lines())
+            deadline = time.monotonic() + 10
+            while gate.count and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert gate.count == 0  # the place came back (else the fourth would be refused)
+        reply = _client(url).chat.completions.create(
+            model="default", messages=[{"role": "user", "content": "Siapa anggota?"}]
+        )
+        assert "[1]" in reply.choices[0].message.content
+    finally:
+        demo.close()
 
 
 def test_earlier_messages_are_the_history(api: tuple[ScriptedAsk, str]) -> None:

@@ -52,6 +52,7 @@ def test_files_that_are_not_conversations_are_refused(tmp_path: Path) -> None:
         "broken.json": "{not json",
         "list.json": "[1, 2]",
         "odd.json": json.dumps({"format": "rag-conversation", "version": 1}),
+        "strings.json": json.dumps({"format": "rag-conversation", "version": 1, "answers": ["x"]}),
     }
     for name, text in cases.items():
         (tmp_path / name).write_text(text, encoding="utf-8")

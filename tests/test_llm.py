@@ -147,11 +147,25 @@ def test_closing_the_stream_early_releases_the_model(small_llm: LLM) -> None:
 def test_second_stream_in_the_same_thread_is_refused(small_llm: LLM) -> None:
     first = small_llm.stream(CAPITAL, max_tokens=16, temperature=0.0)
     next(first)
+    small_llm.same_thread_wait = 0.5
     try:
         with pytest.raises(ModelError, match="close it"):
             next(small_llm.stream(CAPITAL, max_tokens=16, temperature=0.0))
     finally:
         first.close()
+        small_llm.same_thread_wait = 30.0
+
+
+def test_a_pool_thread_waits_for_an_answer_another_thread_finishes(small_llm: LLM) -> None:
+    """A server steps one answer in worker threads: the thread that stepped it last may start
+    another answer while a second thread finishes the first. It waits, then answers."""
+    first = small_llm.stream(COUNT, max_tokens=24, temperature=0.0)
+    next(first)  # this thread holds the model, the answer unfinished
+    finisher = threading.Thread(target=lambda: (time.sleep(0.5), list(first)))
+    finisher.start()
+    second = complete(small_llm, CAPITAL, max_tokens=4, temperature=0.0)
+    finisher.join()
+    assert "paris" in second.lower()
 
 
 @pytest.mark.slow

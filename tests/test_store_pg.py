@@ -348,6 +348,26 @@ def test_errors_are_one_line(pg_server: object, pg_url: str, settings: Settings)
         PostgresStore(pg_url)
 
 
+def test_writing_through_a_read_only_database_is_one_line(
+    corpus: Path, pg_settings: Settings
+) -> None:
+    """A server pointed at a read replica: answers work, an ingest is refused in one line."""
+    import psycopg
+
+    ingest([corpus], pg_settings)
+    with psycopg.connect(str(pg_settings.store), autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]
+        alter = "ALTER DATABASE {} SET default_transaction_read_only = on"
+        conn.execute(psycopg.sql.SQL(alter).format(psycopg.sql.Identifier(name)))
+    from rag.retrieve import get_retriever
+
+    assert get_retriever(pg_settings).search("penanda0002", k=1, mode="bm25")
+    with pytest.raises(StoreError, match="read-only") as err:
+        remove(["a00.txt"], pg_settings)
+    assert "\n" not in str(err.value)
+    assert len(_store(pg_settings).documents()) == 5
+
+
 def test_pgvector_missing_or_not_allowed(pg_server: object) -> None:
     """A user who may not create the extension is told to ask an administrator."""
     import uuid

@@ -182,9 +182,9 @@ class ArticlesTab:
     def allowed(self, token: str | None, request: gr.Request | None = None) -> None:
         """Raise unless this client may change the articles now (admin token, uploads a
         minute)."""
-        self.policy.check_admin(token)
         client = getattr(getattr(request, "client", None), "host", None) or "local"
-        self.rate.check(client)
+        self.rate.check(client)  # first: wrong tokens count too, so guessing is slow
+        self.policy.check_admin(token)
 
     def add_files(
         self,
@@ -209,7 +209,11 @@ class ArticlesTab:
             return self._refused(f"{t[key].format(**fields)} {t['unchanged_note']}", extra=1)
 
         with self.library.write_lock:
-            stored, undo = store_uploads(items, upload_dir(self.settings))
+            try:
+                stored, undo = store_uploads(items, upload_dir(self.settings))
+            except OSError as exc:
+                why = t["cannot_store"].format(reason=exc.strerror or type(exc).__name__)
+                return self._refused(f"{why} {t['unchanged_note']}", extra=1)
             try:
                 progress(0, desc=t["stage"])
                 summary = self.library.add(stored, progress=_reporter(progress, t))
@@ -264,7 +268,10 @@ class ArticlesTab:
             summary, unused = self.library.remove(ids)
         except RagError as exc:
             return self._refused(str(exc))
-        discard_unused(unused, upload_dir(self.settings))
+        try:
+            discard_unused(unused, upload_dir(self.settings))
+        except OSError:  # the articles are removed; a stale upload copy only takes space
+            log.warning("could not delete the uploaded copies of %s", ids, exc_info=True)
         message = t["removed"].format(n=summary.removed)
         return status_html(message, True), *self._views(lang)
 

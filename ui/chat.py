@@ -8,7 +8,10 @@ only keeps each session's turns and renders them.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ class ChatTab:
         self.library = library
         self.concurrency = concurrency
         self._base = settings.model_dump()
+        self._exports = Path(tempfile.gettempdir()) / f"rag-exports-{os.getpid()}"
         self.models = list(BUILTIN_MODELS)  # the catalog: default first, then the small one
         if settings.model not in self.models:
             self.models.insert(0, settings.model)
@@ -207,8 +211,13 @@ class ChatTab:
         answers = kept(turns or [])
         if not answers:
             return [], _NO_EXPORT
-        folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
-        path = conversation.save(folder / "conversation.md", answers)
+        markdown = conversation.to_markdown(answers)
+        name = hashlib.sha256(markdown.encode()).hexdigest()[:16]
+        path = self._exports / name / "conversation.md"  # named by content: sessions never clash
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(markdown, encoding="utf-8")
+            _forget_old(self._exports, max_age_s=3600)
         return [a.to_dict() for a in answers], gr.DownloadButton(value=str(path), visible=True)
 
     def restore(self, saved: list[dict[str, Any]] | None, lang: str, show_all: bool) -> Updates:
@@ -358,3 +367,14 @@ class ChatTab:
         """The empty chat's hint: ask something, or add articles first."""
         t = texts(lang)
         return gr.Chatbot(placeholder=t["chat_empty"] if has_documents else t["no_index"])
+
+
+def _forget_old(folder: Path, max_age_s: float) -> None:
+    """Delete exports older than ``max_age_s`` (the browser downloaded them long ago)."""
+    now = time.time()
+    for old in folder.iterdir():
+        try:
+            if now - old.stat().st_mtime > max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue

@@ -73,6 +73,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "empty": "{name} is empty.",
         "unchanged_note": "Nothing was changed.",
         "admin_token": "Admin token (needed to add or remove articles)",
+        "cannot_store": "The files could not be stored beside the index ({reason}); free some "
+        "space or fix the folder's permissions.",
         "too_big_total": "These files add up to {mb} MB, over the {limit} MB an upload may "
         "hold; add them in smaller groups.",
         "stage": "Indexing",
@@ -142,6 +144,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "empty": "{name} kosong.",
         "unchanged_note": "Tidak ada yang diubah.",
         "admin_token": "Token admin (perlu untuk menambah atau menghapus artikel)",
+        "cannot_store": "Berkas tidak dapat disimpan di samping indeks ({reason}); kosongkan "
+        "ruang disk atau perbaiki izin foldernya.",
         "too_big_total": "Berkas-berkas ini berjumlah {mb} MB, lebih dari {limit} MB per "
         "unggahan; tambahkan dalam kelompok yang lebih kecil.",
         "stage": "Mengindeks",

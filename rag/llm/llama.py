@@ -81,6 +81,7 @@ class LlamaCppLLM(LLM):
         self.n_ctx = self._llama.n_ctx()
         self._lock = threading.Lock()
         self._owner: int | None = None
+        self.same_thread_wait = 30.0
         self._closed = False
         _register_for_exit(self)
 
@@ -92,12 +93,18 @@ class LlamaCppLLM(LLM):
     @contextmanager
     def hold(self) -> Iterator[Llama]:
         """Hold the model for one answer (or one stored state) and yield llama-cpp-python's
-        ``Llama``: callers from other threads wait until it is released. Holding it again in
-        the thread that still holds it (an unfinished answer) raises, as does a closed model."""
+        ``Llama``: callers wait until it is released. A server's worker threads step through
+        answers in turns, so the thread that last stepped an unfinished answer may ask for the
+        model again while another thread finishes that answer: that caller waits too, but only
+        :attr:`same_thread_wait` seconds, after which it is taken for one thread reading two
+        answers at once (which would wait for ever) and refused. A closed model raises."""
         if self._owner == threading.get_ident():
-            raise ModelError(
-                "this thread is still reading an unfinished answer; close it before asking again"
-            )
+            if not self._lock.acquire(timeout=self.same_thread_wait):
+                raise ModelError(
+                    "this thread is still reading an unfinished answer; close it before asking "
+                    "again"
+                )
+            self._lock.release()
         with self._lock:
             if self._closed:
                 raise ModelError(f"model {self.name} was closed; get a new one with get_llm()")

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rag.store.base import PG_SCHEMES
+
 if TYPE_CHECKING:
     from rag.settings import Settings
     from rag.store.base import Store
 
-PG_SCHEMES = ("postgresql://", "postgres://")
 
-
-def is_url(location: str | None) -> bool:
+def is_database_url(location: str | None) -> bool:
     """Whether ``location`` is a PostgreSQL URL (else it is an index folder)."""
     return bool(location) and str(location).startswith(PG_SCHEMES)
 
 
 def is_postgres(settings: Settings) -> bool:
     """Whether ``settings`` select the PostgreSQL store."""
-    return is_url(settings.store)
+    return is_database_url(settings.store)
 
 
 def store_key(settings: Settings) -> str:
@@ -38,7 +38,7 @@ def store_key(settings: Settings) -> str:
 def open_store(location: str, embed_model: str | None = None, ef_search: int = 100) -> Store:
     """Load the store at ``location`` (a folder or a ``postgresql://`` URL), checked against
     ``embed_model`` when given."""
-    if is_url(location):
+    if is_database_url(location):
         from rag.store.postgres import PostgresStore
 
         return PostgresStore.open(location, embed_model, ef_search)

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+BM25_K1, BM25_B = 1.2, 0.75  # bm25s' defaults; both stores rank with them
+PG_SCHEMES = ("postgresql://", "postgres://")  # a store location that is a database
+
 if TYPE_CHECKING:
     import numpy as np
 

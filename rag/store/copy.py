@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.store import is_url, open_store
+from rag.store import is_database_url, open_store
 
 if TYPE_CHECKING:
     from rag.index import IndexData
@@ -40,7 +40,7 @@ def copy_store(source: str, target: str, settings: Settings) -> CopySummary:
 
     started = time.perf_counter()
     data = open_store(source).export()
-    if is_url(target):
+    if is_database_url(target):
         write_postgres(data, target, settings)
         shown = redact(target)
     else:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
+from rag.errors import StoreError, first_line
 from rag.store.schema import WRITE_LOCK, connect, ensure_schema, redact
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ _FLUSH_BYTES = 8 << 20
 @contextmanager
 def write_transaction(url: str) -> Iterator[PgWriter]:
     """A :class:`PgWriter` inside one transaction that holds the store's write lock."""
+    import psycopg
+
     conn = connect(url)
     try:
         ensure_schema(conn, url)
@@ -51,6 +54,16 @@ def write_transaction(url: str) -> Iterator[PgWriter]:
             if kb < 512 * 1024:
                 conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
             yield PgWriter(conn)
+    except psycopg.errors.ReadOnlySqlTransaction as exc:
+        raise StoreError(
+            f"PostgreSQL at {redact(url)} is read-only (a replica?); add and remove articles "
+            "through the primary's URL"
+        ) from exc
+    except psycopg.Error as exc:
+        raise StoreError(
+            f"writing to PostgreSQL at {redact(url)} failed ({first_line(exc)}); nothing was "
+            "changed, try again"
+        ) from exc
     finally:
         conn.close()
 

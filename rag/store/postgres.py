@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexStateError, StoreError, first_line
-from rag.store.base import Store, StoredChunk, StoreInfo
+from rag.store.base import BM25_B, BM25_K1, Store, StoredChunk, StoreInfo
 from rag.store.schema import SCHEMA_VERSION, connect, ensure_schema, redact
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from rag.index import DocInfo, IndexData
     from rag.store.pg_write import PgWriter
 
-K1, B = 1.2, 0.75  # bm25s' defaults, as rag.index.build_bm25 uses them
+K1, B = BM25_K1, BM25_B
 
 _DOC_COLUMNS = "d.id, d.title, d.hash, d.chunks, d.date, d.url, d.path"
 
