@@ -73,6 +73,7 @@ def main() -> int:
     parser.add_argument("--index", type=Path, help="existing index (default: seeds/ in a tmp dir)")
     parser.add_argument("--fake", action="store_true", help="scripted generation, real retrieval")
     parser.add_argument("--concurrency", type=int, default=1, help="answers running at once")
+    parser.add_argument("--ramp", type=float, default=5.0, help="seconds over which users arrive")
     args = parser.parse_args()
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -102,6 +103,7 @@ def main() -> int:
     lock = threading.Lock()
     issued = 0
     total_s: list[float] = []
+    busy: list[str] = []  # questions told the server is busy (queue full), asked again later
     ranks: list[int] = []  # the highest queue place each question was shown, when it waited
     sources_s: list[float] = []
     errors: list[str] = []
@@ -118,6 +120,7 @@ def main() -> int:
             return True
 
     def user(u: int) -> None:
+        time.sleep(u * args.ramp / max(1, args.users))  # people arrive over a few seconds
         try:
             client = Client(url, verbose=False)
         except Exception as exc:  # noqa: BLE001 - counted, printed below
@@ -144,7 +147,16 @@ def main() -> int:
                     if time.monotonic() > hard_stop:
                         job.cancel()
                         raise TimeoutError("no answer before the hard deadline")
-                    time.sleep(0.05)
+                    time.sleep(0.2)
+                if not job.outputs():  # refused before it started: the queue was full
+                    why = str(job.exception() or "no output")
+                    if "full" not in why.lower() and "busy" not in why.lower():
+                        raise RuntimeError(f"no answer: {why[:160]}")
+                    with lock:
+                        busy.append(why[:80])
+                    asked.pop()  # not in the chat: the person tries again a little later
+                    time.sleep(5)
+                    continue
                 chat = job.outputs()[-1][0]
                 elapsed = time.monotonic() - t0
                 users_said = [p["text"] for m in chat if m["role"] == "user" for p in m["content"]]
@@ -183,6 +195,7 @@ def main() -> int:
         f"({len(total_s) / wall * 60:.1f} per minute)"
     )
     print(f"errors:             {len(errors)}")
+    print(f"told busy, retried: {len(busy)}{f' ({busy[0]})' if busy else ''}")
     print(
         f"told their queue place: {len(ranks)} of {len(total_s)} answers waited in the queue "
         f"and were shown their place (highest {max(ranks, default=0)})"

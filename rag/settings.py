@@ -145,7 +145,7 @@ class Settings(BaseSettings):
         10, ge=1, description="Uploads one client may make in any minute on a served app."
     )
     queue_size: int = Field(
-        32, ge=1, description="Questions that may wait for the model; beyond it: busy, retry."
+        64, ge=1, description="Questions that may wait for the model; beyond it: busy, retry."
     )
     max_question_chars: int = Field(
         2000, ge=10, description="Longest question accepted (characters)."
