@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from rag.llm import LLM, LlamaCppLLM, OpenAILLM, get_llm
 from rag.models import BUILTIN_MODELS, builtin_path, parts_installed, resolve_model
 from rag.prompt import build_prompt
 from rag.settings import Settings, get_settings
+from tests.localsite import running
 
 SMALL = "qwen2.5-coder-0.5b"
 CAPITAL = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
@@ -306,14 +307,8 @@ def fake_server(body: bytes) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(Handler) as url:
+        yield f"{url}/v1"
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from rag.errors import ModelError
 from rag.llm import LlamaCppLLM, OpenAILLM, get_llm
 from rag.settings import Settings, get_settings
+from tests.localsite import running
 
 QUESTION = [{"role": "user", "content": "Siapa anggota Aliansi Pasifik?"}]
 
@@ -45,9 +45,8 @@ class FlakyModel:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._server = contextlib.ExitStack()
+        self.url = self._server.enter_context(running(Handler)) + "/v1"
 
     def reply(self, handler: BaseHTTPRequestHandler) -> None:
         """Answer one chat request the way :attr:`mode` says."""
@@ -72,8 +71,7 @@ class FlakyModel:
 
     def close(self) -> None:
         """Stop the server."""
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.close()
 
 
 @pytest.fixture
