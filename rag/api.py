@@ -19,6 +19,7 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
@@ -77,18 +78,8 @@ class ChatRequest(BaseModel):
 
 
 def citation_dict(c: Citation) -> dict[str, Any]:
-    """A citation as the API sends it."""
-    return {
-        "n": c.n,
-        "doc_id": c.doc_id,
-        "title": c.title,
-        "url": c.url,
-        "page": getattr(c, "page", None),
-        "start": c.start,
-        "end": c.end,
-        "quote": c.quote,
-        "chunk_id": c.chunk_id,
-    }
+    """A citation as the API sends it: every field of :class:`rag.types.Citation`."""
+    return asdict(c)
 
 
 def split_messages(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
