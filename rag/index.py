@@ -169,13 +169,13 @@ class Index(FolderStore):
         path = Path(path)
         old = _old(path)
         for attempt in range(_LOAD_TRIES):
-            before = _stamp(path)
+            before = manifest_stamp(path)
             try:
                 index = cls._load_at(path, embed_model)
-                if _stamp(path) == before:  # no swap while it read: one version throughout
+                if manifest_stamp(path) == before:  # no swap while it read: one version throughout
                     return index
             except IndexStateError:
-                moved = _stamp(path) != before or old.exists()
+                moved = manifest_stamp(path) != before or old.exists()
                 if not moved:
                     raise
                 if attempt == _LOAD_TRIES - 1:
@@ -352,13 +352,14 @@ def _old(path: Path) -> Path:
     return path.with_name(f".{path.name}.old")
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """The manifest's identity (inode, mtime): it changes when a writer swaps the folder."""
+def manifest_stamp(path: Path | str) -> tuple[int, int, int] | None:
+    """The identity of the index at ``path`` (its manifest's inode, mtime and size; None when
+    there is none): it changes with every write, which swaps in a new folder."""
     try:
-        st = (path / MANIFEST).stat()
+        st = (Path(path) / MANIFEST).stat()
     except OSError:
         return None
-    return st.st_ino, st.st_mtime_ns
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _swap(new: Path, path: Path) -> None:

@@ -51,18 +51,14 @@ class Library:
         return is_postgres(self.settings) or (Path(self.settings.index_dir) / MANIFEST).exists()
 
     def _stamp(self) -> object:
-        from rag.index import MANIFEST
+        from rag.index import manifest_stamp
         from rag.store import is_postgres
 
         if is_postgres(self.settings):  # read live: a failure is remembered for 5 s at most
             import time
 
             return int(time.monotonic() // 5)
-        try:
-            st = (Path(self.settings.index_dir) / MANIFEST).stat()
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return manifest_stamp(self.settings.index_dir)
 
     def snapshot(self) -> tuple[Index | None, str | None]:
         """The loaded index (or None) and, when it could not be loaded, why (one line)."""

@@ -133,7 +133,7 @@ def weighted(
     return sorted(scores.items(), key=lambda x: -x[1])
 
 
-_indexes: dict[str, tuple[float, str, Index]] = {}
+_indexes: dict[str, tuple[object, str, Index]] = {}
 _retrievers: dict[str, Retriever] = {}
 _pg_stores: dict[tuple[str, str, int], Store] = {}
 _cache_lock = threading.Lock()
@@ -145,16 +145,13 @@ def get_index(settings: Settings) -> Index | Store:
     ingest from another session or process). Loading it does not load the
     embedding model: listing documents needs none."""
     from rag.embeddings import canonical_name
-    from rag.index import MANIFEST, Index
+    from rag.index import Index, manifest_stamp
     from rag.store import is_postgres
 
     if is_postgres(settings):
         return _postgres_store(settings)
     path = Path(settings.index_dir).resolve()
-    try:
-        stamp = (path / MANIFEST).stat().st_mtime_ns
-    except OSError:
-        stamp = -1.0
+    stamp = manifest_stamp(path)
     model = canonical_name(settings.embed_model)
     with _cache_lock:
         cached = _indexes.get(str(path))
