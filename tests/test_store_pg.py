@@ -415,3 +415,35 @@ def test_cli_store_option_and_copy(
     bad = run("docs", "--store", "postgresql://nobody@127.0.0.1:1/none")
     assert bad.exit_code == 1 and "cannot reach PostgreSQL" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_hnsw_build_memory_is_sized_to_the_rows(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A build asks for the memory its graph needs (at least 512 MB, at most the cap) and warns
+    when the cap is lower; a larger server setting is kept."""
+    from rag.store.pg_write import PgWriter, hnsw_build_kb, write_transaction
+
+    assert hnsw_build_kb(1_000_000, 384) > 2 * 1024**2  # about 2.7 GB: over 512 MB
+    assert hnsw_build_kb(1_000_000, 384, half=True) < hnsw_build_kb(1_000_000, 384)
+
+    def setting(writer: PgWriter) -> int:
+        return writer.conn.execute(
+            "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"
+        ).fetchone()[0]
+
+    layout = {"embed_model": "fake", "dim": 384, "chunk_size": 480, "chunk_overlap": 0,
+              "vector_type": "vector", "format_version": 1}  # fmt: skip
+    with write_transaction(pg_url, build_memory_mb=2048) as writer:
+        writer.set_layout(layout)
+        writer.conn.execute("UPDATE rag_stats SET chunks = 1000000")  # as after a bulk COPY
+        writer._size_build_memory("vector")
+        assert setting(writer) == 2048 * 1024  # capped
+        assert "needs about" in caplog.text and "RAG_PG_BUILD_MEMORY_MB" in caplog.text
+    caplog.clear()
+    with write_transaction(pg_url, build_memory_mb=8192) as writer:
+        writer.conn.execute("SET LOCAL maintenance_work_mem = '7GB'")
+        writer.set_layout(layout)
+        writer.conn.execute("UPDATE rag_stats SET chunks = 1000000")
+        writer._size_build_memory("vector")
+        assert setting(writer) == 7 * 1024**2 and "needs about" not in caplog.text

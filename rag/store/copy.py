@@ -57,7 +57,7 @@ def write_postgres(data: IndexData, url: str, settings: Settings) -> None:
     from rag.store.postgres import PostgresStore
 
     layout_settings = settings.merged(chunk_size=data.chunk_size, chunk_overlap=data.chunk_overlap)
-    with PostgresStore(url, settings.pg_ef_search).writing() as writer:
+    with PostgresStore(url, settings.pg_ef_search, settings.pg_build_memory_mb).writing() as writer:
         writer.clear()
         kind = vector_type(writer, settings)
         writer.set_layout(layout_for(layout_settings, data.embed_model, data.dim, kind))

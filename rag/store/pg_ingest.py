@@ -77,7 +77,7 @@ def ingest_documents(
     from rag.ingest import _described, plan
     from rag.store.postgres import PostgresStore
 
-    store = PostgresStore(str(settings.store), settings.pg_ef_search)
+    store = PostgresStore(str(settings.store), settings.pg_ef_search, settings.pg_build_memory_mb)
     with store.writing() as writer:
         if rebuild:
             writer.clear()
@@ -168,7 +168,7 @@ def remove_documents(ids: list[str], settings: Settings, started: float) -> Inge
     from rag.ingest import IngestSummary
     from rag.store.postgres import PostgresStore
 
-    store = PostgresStore(str(settings.store), settings.pg_ef_search)
+    store = PostgresStore(str(settings.store), settings.pg_ef_search, settings.pg_build_memory_mb)
     with store.writing() as writer:
         if writer.layout is None:
             raise IndexStateError(

@@ -35,8 +35,9 @@ _FLUSH_BYTES = 8 << 20
 
 
 @contextmanager
-def write_transaction(url: str) -> Iterator[PgWriter]:
-    """A :class:`PgWriter` inside one transaction that holds the store's write lock."""
+def write_transaction(url: str, build_memory_mb: int = 4096) -> Iterator[PgWriter]:
+    """A :class:`PgWriter` inside one transaction that holds the store's write lock; an HNSW
+    build may raise ``maintenance_work_mem`` up to ``build_memory_mb``."""
     import psycopg
 
     conn = connect(url)
@@ -47,13 +48,7 @@ def write_transaction(url: str) -> Iterator[PgWriter]:
             if not got[0]:
                 log.warning("waiting for another ingest or removal on %s to finish", redact(url))
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            # HNSW builds fast while its graph fits here; raise a smaller default, keep a larger
-            kb = conn.execute(
-                "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"
-            ).fetchone()[0]
-            if kb < 512 * 1024:
-                conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            yield PgWriter(conn)
+            yield PgWriter(conn, build_memory_mb)
     except psycopg.errors.ReadOnlySqlTransaction as exc:
         raise StoreError(
             f"PostgreSQL at {redact(url)} is read-only (a replica?); add and remove articles "
@@ -71,10 +66,11 @@ def write_transaction(url: str) -> Iterator[PgWriter]:
 class PgWriter:
     """The write operations of an ingest or a removal, on one locked transaction."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, build_memory_mb: int = 4096) -> None:
         from rag.store.postgres import read_layout
 
         self.conn = conn
+        self.build_memory_mb = build_memory_mb
         self.layout = read_layout(conn)
 
     def documents(self) -> dict[str, DocInfo]:
@@ -121,10 +117,31 @@ class PgWriter:
     def create_hnsw(self, kind: str | None = None) -> None:
         """The HNSW index on the embeddings (cosine)."""
         kind = kind or self.layout["vector_type"]
+        self._size_build_memory(kind)
         self.conn.execute(
             "CREATE INDEX IF NOT EXISTS rag_chunks_hnsw ON rag_chunks "
             f"USING hnsw (embedding {kind}_cosine_ops) WITH ({HNSW_OPTIONS})"
         )
+
+    def _size_build_memory(self, kind: str) -> None:
+        """Let the build hold its whole graph (pgvector builds many times slower once the graph
+        outgrows maintenance_work_mem): what the rows need, at least 512 MB, at most the cap;
+        a larger server setting is kept."""
+        rows = self.chunk_count()
+        dim = int((self.layout or {}).get("dim") or 384)
+        need_kb = hnsw_build_kb(rows, dim, kind == "halfvec")
+        want_kb = min(max(need_kb, 512 * 1024), self.build_memory_mb * 1024)
+        have_kb = self.conn.execute(
+            "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"
+        ).fetchone()[0]
+        if want_kb > have_kb:
+            self.conn.execute(f"SET LOCAL maintenance_work_mem = '{int(want_kb)}kB'")
+        if need_kb > max(want_kb, have_kb):
+            log.warning(
+                "the HNSW graph of %d chunks needs about %d MB but maintenance_work_mem allows "
+                "%d MB; the build will be slow (raise RAG_PG_BUILD_MEMORY_MB)",
+                rows, need_kb // 1024, max(want_kb, have_kb) // 1024,
+            )  # fmt: skip
 
     def upsert_documents(self, docs: Iterable[DocInfo]) -> None:
         """Insert or update ``docs`` (their content must be stored by the end)."""
@@ -200,6 +217,13 @@ class PgWriter:
             self.create_hnsw()
             for table in ("rag_contents", "rag_chunks", "rag_postings", "rag_documents"):
                 self.conn.execute(f"ANALYZE {table}")  # plans for the new sizes right away
+
+
+def hnsw_build_kb(rows: int, dim: int, half: bool = False) -> int:
+    """Memory (KiB) an HNSW build of ``rows`` vectors holds: the vector, 2m layer-0 neighbours
+    of 16 bytes (m 16; upper layers add little), the element itself; a quarter more to spare."""
+    per_row = dim * (2 if half else 4) + 2 * 16 * 16 + 256
+    return rows * per_row * 5 // 4 // 1024
 
 
 def _field(data: bytes) -> bytes:

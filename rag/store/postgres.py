@@ -56,9 +56,10 @@ def vector_literal(vector: np.ndarray) -> str:
 class PostgresStore(Store):
     """The index in a PostgreSQL database (``postgresql://`` URL)."""
 
-    def __init__(self, url: str, ef_search: int = 100) -> None:
+    def __init__(self, url: str, ef_search: int = 100, build_memory_mb: int = 4096) -> None:
         self.url = url
         self.ef_search = ef_search
+        self.build_memory_mb = build_memory_mb
         self._local = threading.local()
         conn = connect(url)
         try:
@@ -145,7 +146,7 @@ class PostgresStore(Store):
         """A writer in one transaction holding the store's write lock (see ``pg_write``)."""
         from rag.store.pg_write import write_transaction
 
-        with write_transaction(self.url) as writer:
+        with write_transaction(self.url, self.build_memory_mb) as writer:
             yield writer
         self.layout = writer.layout or self.layout
 
