@@ -244,7 +244,8 @@ def _rejudged(
     from rag.retrieve import Hit, get_retriever
 
     r = dict(r)
-    hits = [Hit(**h) for h in r["hits"]]
+    fields = set(Hit.__dataclass_fields__)
+    hits = [Hit(**{k: v for k, v in h.items() if k in fields}) for h in r["hits"]]
     if not r["readings"]:
         return r
     if evidence_signals(q["question"], hits, settings)["coverage"] < theta:

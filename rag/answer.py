@@ -121,7 +121,7 @@ class _Reply:
         raw, shown = yield from self.attempt(prompt, None, True)
         if shown == 0 and restates_question(raw, self.answer.question):
             raw, shown = yield from self.attempt(prompt.with_retry_hint(), None, False)
-        checked, is_refusal = judge(raw, hits, query)
+        checked, is_refusal = judge(raw, hits, query, self.answer.question)
         states = uses_states(self.llm, self.settings, hits)
         if states and (is_refusal or not cites_closest(checked, closest)):
             # A stored passage state never saw the passages before it, so the model may take a
@@ -129,7 +129,7 @@ class _Reply:
             # the passage holding the sentence closest to the question, is read again in full
             # once. Text already shown is replaced by the final answer, not added to.
             raw, _ = yield from self.attempt(prompt, "full", False, quiet=shown > 0)
-            checked, is_refusal = judge(raw, hits, query)
+            checked, is_refusal = judge(raw, hits, query, self.answer.question)
         return raw, checked, is_refusal
 
 

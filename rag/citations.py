@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.analyzer import get_analyzer
-from rag.support import Claim, claim_of, shared, supports
+from rag.support import Claim, answers_kind, claim_of, shared, supports
 from rag.text import (
     ANSWER_SENTENCE_BREAK,
     CITATION,
@@ -133,13 +133,18 @@ def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> Che
     return CheckedAnswer(" ".join(out_sentences).strip(), citations, bool(out_sentences))
 
 
-def judge(raw: str, hits: Sequence[Hit], question: str) -> tuple[CheckedAnswer, bool]:
+def judge(
+    raw: str, hits: Sequence[Hit], question: str, asked: str | None = None
+) -> tuple[CheckedAnswer, bool]:
     """The checked answer of the model's reply ``raw`` (names snapped to the passages' spelling)
-    and whether it is a refusal: the model's NOT_FOUND, or no sentence supported."""
+    and whether it is a refusal: the model's NOT_FOUND, no sentence supported, or supported
+    sentences without the amount or time that ``asked`` (the user's own words; default
+    ``question``, which may hold the previous question of a follow-up) asks for."""
     from rag.prompt import NOT_FOUND
 
     checked = check_citations(snap_names(raw, hits), hits, question)
-    return checked, NOT_FOUND in raw or not checked.supported
+    unanswered = not answers_kind(asked or question, CITATION.sub(" ", checked.text))
+    return checked, NOT_FOUND in raw or not checked.supported or unanswered
 
 
 def snap_names(answer: str, hits: Sequence[Hit]) -> str:

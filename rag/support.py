@@ -57,6 +57,16 @@ _CALENDAR = frozenset(
     "january february march may june july august october december senin selasa rabu kamis "
     "jumat sabtu minggu monday tuesday wednesday thursday friday saturday sunday".split()
 )
+# A question that asks for an amount or a time is not answered by a reply without one.
+_ASKS_AMOUNT = re.compile(
+    r"\b(?:berapa(?:kah)?|how (?:many|much|long|old|far)|what (?:percentage|number))\b", re.I
+)
+_ASKS_TIME = re.compile(r"\b(?:kapan(?:kah)?|when|what year)\b", re.I)
+_TIME_WORDS = _CALENDAR | frozenset(
+    "tahun abad dekade bulan pekan hari pagi siang sore malam kemarin lalu sejak masa era "
+    "year years century decade month week day morning noon evening night yesterday ago "
+    "since era".split()
+)
 NAME_SIMILARITY = 0.75  # difflib ratio at which a name of 5+ letters counts as a passage word
 WORD_SHARE = 0.5  # share of a claim's content words its passage must hold
 
@@ -114,6 +124,18 @@ def claim_of(sentence: str, question: str = "") -> Claim:
         names=frozenset(names),
         words=frozenset(terms),
     )
+
+
+def answers_kind(question: str, answer: str) -> bool:
+    """Whether ``answer`` holds the kind of thing ``question`` asks for: a number (digits or
+    a number word) when it asks how many or how much ("Berapa ...?"), a number or a time word
+    when it asks when ("Kapan ...?"). Other questions are not judged here."""
+    amount, time = _ASKS_AMOUNT.search(question), _ASKS_TIME.search(question)
+    if not (amount or time):
+        return True
+    words = _words(answer)
+    has_number = bool(numbers(answer) or words & _NUMBER_WORDS.keys())
+    return has_number or bool(time and not amount and words & _TIME_WORDS)
 
 
 def _name_found(name: str, words: frozenset[str]) -> bool:

@@ -7,7 +7,7 @@ import pytest
 
 from rag.citations import check_citations, judge
 from rag.evidence import best_sentence, rank_sentences
-from rag.support import claim_of, numbers, supports
+from rag.support import answers_kind, claim_of, numbers, supports
 from rag.types import Hit
 
 GDP = (
@@ -88,6 +88,33 @@ def test_judge_refuses_not_found_and_unsupported_answers() -> None:
     assert judge("Jumlah penduduknya 50 juta jiwa [1].", hits(), "Berapa penduduk Chile?")[1]
     checked, refused = judge("Nilainya USD 9.660 [1].", hits(), "Berapa PDB per kapita?")
     assert not refused and checked.citations[0].quote == GDP.split(". ")[0] + "."
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "answered"),
+    [
+        ("Berapa jumlah negara anggotanya?", "Empat negara", True),
+        ("Berapakah PDB per kapitanya?", "USD 9.660", True),
+        ("How many members does it have?", "Chile, Colombia, Mexico and Peru.", False),
+        ("Berapa anggaran programnya?", "Programnya pelatihan kepemimpinan perempuan.", False),
+        ("Kapan pertemuan itu berlangsung?", "Pada hari Jumat pekan lalu.", True),
+        ("Kapan pertemuan itu berlangsung?", "Pertemuan itu berlangsung secara virtual.", False),
+        ("When was it founded?", "In 2011.", True),
+        ("Siapa yang mewakili INFID?", "Misthohizzaman.", True),  # not judged
+    ],
+)
+def test_answers_kind(question: str, answer: str, answered: bool) -> None:
+    assert answers_kind(question, answer) is answered
+
+
+def test_judge_refuses_a_supported_answer_without_the_amount_asked_for() -> None:
+    # every word is in [2], but "how many" is not answered by names
+    reply = "Anggotanya Chile, Kolombia, Meksiko, dan Peru [2]."
+    assert judge(reply, hits(), "Berapa banyak anggota Aliansi Pasifik?")[1]
+    assert not judge(reply, hits(), "Siapa saja anggota Aliansi Pasifik?")[1]
+    # a follow-up is judged by the user's own words, not the previous question joined to it
+    joined = "Berapa PDB Aliansi Pasifik? Siapa anggotanya?"
+    assert not judge(reply, hits(), joined, asked="Siapa anggotanya?")[1]
 
 
 def test_rank_sentences_weights_terms_and_counts_titles() -> None:
