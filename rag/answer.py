@@ -75,6 +75,7 @@ class _Reply:
     answer: Answer
     started: float
     tokens: int = 0
+    shown_any: bool = False  # some text of this answer reached the user
 
     def attempt(
         self, prompt: Prompt, mode: str | None, hold_copies: bool, quiet: bool = False
@@ -89,7 +90,7 @@ class _Reply:
         stream = answer_stream(self.llm, self.settings, prompt, mode=mode)
         try:
             for piece in stream:
-                if not raw:
+                if not raw and not self.shown_any:  # until a word is shown: the model's first
                     self.answer.first_token_s = time.perf_counter() - self.started
                 self.tokens += 1
                 raw += piece
@@ -102,6 +103,9 @@ class _Reply:
                 if quiet or copying:
                     continue
                 if len(raw) > shown:
+                    if not self.shown_any:  # the first word the user sees
+                        self.answer.first_token_s = time.perf_counter() - self.started
+                        self.shown_any = True
                     yield raw[shown:]
                     shown = len(raw)
         finally:

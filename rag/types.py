@@ -62,7 +62,7 @@ class Answer:
     sources: list[Hit] = field(default_factory=list)
     refused: bool = False
     retrieve_s: float = 0.0
-    first_token_s: float = 0.0
+    first_token_s: float = 0.0  # until the first word was shown (a re-read keeps it)
     total_s: float = 0.0
     tokens: int = 0
     search_query: str = ""

@@ -287,6 +287,27 @@ def test_an_unsupported_answer_from_stored_states_is_read_again_in_full(
     assert not answer.refused and "2015" in answer.text and "2012" not in answer.text
 
 
+def test_first_token_is_the_first_word_shown_not_the_full_readings(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    modes = states_then_full(monkeypatch, lambda m: "Sejak tahun 2012 [1].", "2015 [1].")
+    import rag.generate
+
+    quick = rag.generate.answer_stream
+
+    def answer_stream(llm, settings, prompt, *, mode=None):  # noqa: ANN001, ANN202
+        if mode == "full":
+            time.sleep(0.5)  # the full reading starts well after the states' words are shown
+        yield from quick(llm, settings, prompt, mode=mode)
+
+    monkeypatch.setattr(rag.generate, "answer_stream", answer_stream)
+    answer = ask(OBSERVER, index_dir=seeds_index, answer_mode="auto")
+    assert modes == [None, "full"] and "2015" in answer.text
+    assert 0 < answer.first_token_s < answer.total_s - 0.4
+
+
 def test_an_answer_from_stored_states_citing_another_passage_than_the_closest_is_read_again(
     seeds_index: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
