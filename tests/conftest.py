@@ -235,3 +235,29 @@ def pg8_url(pg8_server: object) -> str:
 def pg_settings(pg_url: str, settings: Settings) -> Settings:
     """:func:`settings` with the store in :func:`pg_url` instead of a folder."""
     return settings.merged(store=pg_url)
+
+
+class TieFreeEmbedder(FakeEmbedder):
+    """The fake embedder with a little noise seeded by each text: no two chunks score exactly
+    alike, so rankings are comparable across stores (exact ties may be ordered either way)."""
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        out = super()._vectors(texts)
+        for n, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
+            out[n] += 0.05 * np.random.default_rng(seed).normal(size=self.dim)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def tie_free() -> Iterator[FakeEmbedder]:
+    """:class:`TieFreeEmbedder` registered as the fake embedder."""
+    import rag.embeddings
+
+    fake = TieFreeEmbedder()
+    old = rag.embeddings._cache.get(FAKE)
+    rag.embeddings._cache[FAKE] = fake
+    try:
+        yield fake
+    finally:
+        rag.embeddings._cache[FAKE] = old

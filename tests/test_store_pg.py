@@ -3,11 +3,9 @@ the folder store, incremental ingest, one transaction per write, several process
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,32 +39,6 @@ def _searches(store: object, fake: FakeEmbedder, mode: str, fusion: str = "rrf")
     this small vocabulary) rank by row in both stores."""
     retriever = Retriever(store, fake, get_analyzer())
     return [retriever.search(q, k=8, candidates=1000, mode=mode, fusion=fusion) for q in QUERIES]
-
-
-class TieFreeEmbedder(FakeEmbedder):
-    """The fake embedder with a little noise seeded by each text: no two chunks score exactly
-    alike, so rankings are comparable across stores (exact ties may be ordered either way)."""
-
-    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
-        out = super()._vectors(texts)
-        for n, text in enumerate(texts):
-            seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
-            out[n] += 0.05 * np.random.default_rng(seed).normal(size=self.dim)
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-@pytest.fixture
-def tie_free() -> Iterator[FakeEmbedder]:
-    """:class:`TieFreeEmbedder` registered as the fake embedder."""
-    import rag.embeddings
-
-    fake = TieFreeEmbedder()
-    old = rag.embeddings._cache.get(FAKE)
-    rag.embeddings._cache[FAKE] = fake
-    try:
-        yield fake
-    finally:
-        rag.embeddings._cache[FAKE] = old
 
 
 def _varied_corpus(folder: Path, n: int = 8) -> Path:

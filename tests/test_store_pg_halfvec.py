@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FakeEmbedder
-from test_store_pg import QUERIES, _searches, _store, _varied_corpus, tie_free  # noqa: F401
+from test_store_pg import _searches, _store, _varied_corpus
 
 from rag.errors import IndexStateError
 from rag.index import Index
@@ -32,7 +32,7 @@ def test_halfvec_holds_the_folder_stores_nearest_passages(
     settings: Settings,
     pg8_url: str,
     tie_free: FakeEmbedder,
-    wanted: str,  # noqa: F811
+    wanted: str,
 ) -> None:
     corpus = _varied_corpus(tmp_path / "varied")
     half = settings.merged(store=pg8_url, pg_vector=wanted)

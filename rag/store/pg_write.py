@@ -35,7 +35,7 @@ _FLUSH_BYTES = 8 << 20
 
 
 @contextmanager
-def write_transaction(url: str, build_memory_mb: int = 4096) -> Iterator[PgWriter]:
+def write_transaction(url: str, build_memory_mb: int) -> Iterator[PgWriter]:
     """A :class:`PgWriter` inside one transaction that holds the store's write lock; an HNSW
     build may raise ``maintenance_work_mem`` up to ``build_memory_mb``."""
     import psycopg
@@ -66,7 +66,7 @@ def write_transaction(url: str, build_memory_mb: int = 4096) -> Iterator[PgWrite
 class PgWriter:
     """The write operations of an ingest or a removal, on one locked transaction."""
 
-    def __init__(self, conn: psycopg.Connection, build_memory_mb: int = 4096) -> None:
+    def __init__(self, conn: psycopg.Connection, build_memory_mb: int) -> None:
         from rag.store.postgres import read_layout
 
         self.conn = conn
@@ -128,7 +128,7 @@ class PgWriter:
         outgrows maintenance_work_mem): what the rows need, at least 512 MB, at most the cap;
         a larger server setting is kept."""
         rows = self.chunk_count()
-        dim = int((self.layout or {}).get("dim") or 384)
+        dim = int((self.layout or {}).get("dim") or 0)  # no layout yet: an empty table
         need_kb = hnsw_build_kb(rows, dim, kind == "halfvec")
         want_kb = min(max(need_kb, 512 * 1024), self.build_memory_mb * 1024)
         have_kb = self.conn.execute(

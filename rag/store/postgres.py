@@ -56,10 +56,12 @@ def vector_literal(vector: np.ndarray) -> str:
 class PostgresStore(Store):
     """The index in a PostgreSQL database (``postgresql://`` URL)."""
 
-    def __init__(self, url: str, ef_search: int = 100, build_memory_mb: int = 4096) -> None:
+    def __init__(self, url: str, ef_search: int = 100, build_memory_mb: int | None = None) -> None:
+        from rag.settings import get_settings
+
         self.url = url
         self.ef_search = ef_search
-        self.build_memory_mb = build_memory_mb
+        self.build_memory_mb = build_memory_mb or get_settings().pg_build_memory_mb
         self._local = threading.local()
         conn = connect(url)
         try:
