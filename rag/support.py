@@ -65,7 +65,7 @@ _ASKS_TIME = re.compile(r"\b(?:kapan(?:kah)?|when|what year)\b", re.I)
 _TIME_WORDS = _CALENDAR | frozenset(
     "tahun abad dekade bulan pekan hari pagi siang sore malam kemarin lalu sejak masa era "
     "year years century decade month week day morning noon evening night yesterday ago "
-    "since era".split()
+    "since".split()
 )
 NAME_SIMILARITY = 0.75  # difflib ratio at which a name of 5+ letters counts as a passage word
 WORD_SHARE = 0.5  # share of a claim's content words its passage must hold
@@ -133,9 +133,8 @@ def answers_kind(question: str, answer: str) -> bool:
     amount, time = _ASKS_AMOUNT.search(question), _ASKS_TIME.search(question)
     if not (amount or time):
         return True
-    words = _words(answer)
-    has_number = bool(numbers(answer) or words & _NUMBER_WORDS.keys())
-    return has_number or bool(time and not amount and words & _TIME_WORDS)
+    held_numbers, words, _ = _parsed(answer)  # written-out numbers count
+    return bool(held_numbers) or bool(time and not amount and words & _TIME_WORDS)
 
 
 def _name_found(name: str, words: frozenset[str]) -> bool:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BULK_ROWS = 1_000  # into an empty store, at least this many rows: build HNSW after loading
-HNSW_OPTIONS = "m = 16, ef_construction = 64"
+HNSW_M = 16  # neighbours per node (2m on the bottom layer)
+HNSW_OPTIONS = f"m = {HNSW_M}, ef_construction = 64"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 _FLUSH_BYTES = 8 << 20
@@ -221,8 +222,8 @@ class PgWriter:
 
 def hnsw_build_kb(rows: int, dim: int, half: bool = False) -> int:
     """Memory (KiB) an HNSW build of ``rows`` vectors holds: the vector, 2m layer-0 neighbours
-    of 16 bytes (m 16; upper layers add little), the element itself; a quarter more to spare."""
-    per_row = dim * (2 if half else 4) + 2 * 16 * 16 + 256
+    of 16 bytes (upper layers add little), the element itself; a quarter more to spare."""
+    per_row = dim * (2 if half else 4) + 2 * HNSW_M * 16 + 256
     return rows * per_row * 5 // 4 // 1024
 
 
