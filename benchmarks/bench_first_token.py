@@ -62,6 +62,7 @@ def main() -> None:
     prompt_tps, gen_tps = raw_rates(settings)
     print(f"llama.cpp now: prompt {prompt_tps:.1f} tokens/s, generation {gen_tps:.1f} tokens/s")
     timed(context.SeqContext, "decode", "decode")
+    timed(context.SeqContext, "_decode_items", "llama_decode calls")
     timed(states.StatePrefill, "_load_state", "states from disk")
     timed(states.StatePrefill, "_prefill", "prefill")
     lines = args.questions.read_text(encoding="utf-8").splitlines()

@@ -235,6 +235,32 @@ def test_cached_answer_states_the_passage_fact(kv: StatePrefill, kv_dir: Path) -
     assert kv.stats.loaded == loaded + 1 and kv.stats.built == built + 1
 
 
+def test_labels_between_stored_passages_cost_one_decode(
+    kv: StatePrefill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three passages from stored states: their labels are read in one batch, the tail in
+    another, and the answer still takes the fact from the right passage."""
+    hits = [PRESIDENT, LATER, CAPITAL]
+    _ask(kv, hits)  # builds the states
+    kv._segments = []
+    calls: list[int] = []
+    real = type(kv._ctx)._decode_items
+
+    def counted(ctx, items):  # noqa: ANN001, ANN202
+        calls.append(len(items))
+        return real(ctx, items)
+
+    monkeypatch.setattr(type(kv._ctx), "_decode_items", counted)
+    answer = _ask(kv, hits, max_tokens=1)
+    prompt = build_prompt(QUESTION, hits, "en")
+    tail = kv.tokenize(prompt.tail + kv._template(prompt.system)[1])
+    assert calls[:2] == [3 * len(kv.tokenize("[1]")), len(tail)]
+    assert all(n == 1 for n in calls[2:]) and answer.strip()  # then one token at a time
+    monkeypatch.undo()
+    kv._segments = []
+    assert "Velmora" in _ask(kv, hits)
+
+
 def test_stop_strings_end_the_answer(kv: StatePrefill) -> None:
     answer = _ask(kv, [CAPITAL], stop=["Velmora"])
     assert "Velmora" not in answer and "Velm" not in answer

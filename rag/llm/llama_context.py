@@ -1,7 +1,8 @@
-"""A second llama.cpp context over a loaded model, with two sequences, for answers from stored
-passage states: sequence 0 holds the prompt being answered, sequence 1 is where a stored state
-is loaded and moved before it is copied into 0. Decoding, moving states and sampling, on
-llama.cpp's low-level API; the prompt logic is in ``rag.llm.llama_states``."""
+"""A second llama.cpp context over a loaded model, with several sequences, for answers from
+stored passage states: sequence 0 holds the prompt being answered; the others are where a
+stored state is loaded and moved, or a piece decoded apart, before it joins sequence 0.
+Decoding, moving states and sampling, on llama.cpp's low-level API; the prompt logic is in
+``rag.llm.llama_states``."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 KV_TYPES = ("f16", "q8_0")
+# Sequence 0 holds the prompt; the others load states and decode pieces apart.
+N_SEQ = 8
 
 
 class SeqContext:
-    """Two KV sequences over the weights of ``llama`` (``kv_unified``), with keys that can be
-    shifted (``llama_memory_seq_add`` re-rotates them)."""
+    """:data:`N_SEQ` KV sequences over the weights of ``llama`` (``kv_unified``), with keys
+    that can be shifted (``llama_memory_seq_add`` re-rotates them)."""
 
     def __init__(
         self,
@@ -51,7 +54,7 @@ class SeqContext:
         params.n_ubatch = min(params.n_batch, n_batch or base.n_ubatch)
         params.n_threads = n_threads or base.n_threads
         params.n_threads_batch = n_threads_batch or n_threads or base.n_threads_batch
-        params.n_seq_max = 2
+        params.n_seq_max = self.n_seq = N_SEQ
         params.kv_unified = True
         params.type_k = params.type_v = lc.GGML_TYPE_Q8_0 if kv_type == "q8_0" else lc.GGML_TYPE_F16
         params.flash_attn_type = (
@@ -79,18 +82,49 @@ class SeqContext:
 
     def decode(self, tokens: Sequence[int], pos: int, seq: int = 0) -> None:
         """Decode ``tokens`` at positions ``pos..`` of ``seq``; logits for the last one."""
-        if pos + len(tokens) > self.n_ctx:
+        self._decode_items([(token, pos + i, seq) for i, token in enumerate(tokens)])
+
+    def decode_apart(self, pieces: Sequence[tuple[Sequence[int], int]]) -> None:
+        """Decode each ``(tokens, pos)`` piece into sequence 0, the pieces in one batch: each
+        reads sequence 0's cells before ``pos`` but not the other pieces of its batch (each
+        is decoded in a spare sequence holding those cells, then joins sequence 0; pieces that
+        follow each other are one piece, as llama.cpp needs a piece right after cells of its
+        sequence). On a CPU a decode costs nearly as much for 3 tokens as for 10 (each reads
+        all the weights), so the labels between stored passages cost one decode, not one each."""
+        merged: list[tuple[list[int], int]] = []
+        for tokens, pos in pieces:  # a piece must follow cells already in sequence 0
+            if merged and merged[-1][1] + len(merged[-1][0]) == pos:
+                merged[-1][0].extend(tokens)
+            elif tokens:
+                merged.append((list(tokens), pos))
+        spare = range(1, self.n_seq)
+        for first in range(0, len(merged), len(spare)):
+            group = list(zip(spare, merged[first : first + len(spare)]))
+            items: list[tuple[int, int, int]] = []
+            for seq, (tokens, pos) in group:
+                self.remove(seq)
+                self.copy(0, seq, 0, pos)
+                items += [(token, pos + i, seq) for i, token in enumerate(tokens)]
+            if items:
+                self._decode_items(items)
+            for seq, _ in group:
+                self.copy(seq, 0)
+                self.remove(seq)
+
+    def _decode_items(self, items: Sequence[tuple[int, int, int]]) -> None:
+        """Decode ``(token, position, sequence)`` items in batches; logits for the last."""
+        if items and max(pos for _, pos, _ in items) >= self.n_ctx:
             raise ModelError(
                 f"the prompt is longer than the model's context window ({self.n_ctx} tokens); "
                 "lower RAG_CONTEXT_TOKENS or raise RAG_N_CTX"
             )
         batch = self._batch.batch
-        for start in range(0, len(tokens), self.n_batch):
-            chunk = tokens[start : start + self.n_batch]
+        for start in range(0, len(items), self.n_batch):
+            chunk = items[start : start + self.n_batch]
             batch.n_tokens = len(chunk)
-            for i, token in enumerate(chunk):
+            for i, (token, pos, seq) in enumerate(chunk):
                 batch.token[i] = token
-                batch.pos[i] = pos + start + i
+                batch.pos[i] = pos
                 batch.seq_id[i][0] = seq
                 batch.n_seq_id[i] = 1
                 batch.logits[i] = False

@@ -44,6 +44,7 @@ _SENTINEL = "\u0000RAG-PASSAGES\u0000"
 class _Segment:
     kind: str  # prefix | label | state | fresh | tail
     tokens: tuple[int, ...]
+    key: str = ""  # a state's cache key
 
 
 @dataclass
@@ -333,22 +334,29 @@ class StatePrefill:
         return len(tokens)
 
     def _prefill(self, prompt: Prompt, missing: Missing) -> int:
-        """Fill sequence 0 with the prompt; returns its length (logits ready for the last)."""
+        """Fill sequence 0 with the prompt; returns its length (logits ready for the last).
+
+        The stored states are placed first (no model work). The pieces between them (labels,
+        passages without a state) are then decoded in one batch, each against the cells
+        before it, and the tail last, against everything."""
         head, template_tail = self._template(prompt.system)
         prefix = self._ensure_prefix(head)
-        plan: list[tuple[str, str]] = []  # (kind, text)
+        planned: list[_Segment] = []
+        texts: dict[str, str] = {}  # a state's key -> its text
         for label, piece in prompt.passage_pieces():
-            plan += [("label", label), ("state", piece)]
-        plan.append(("tail", prompt.tail + template_tail))
-        planned = [_Segment(kind, tuple(self.tokenize(text))) for kind, text in plan]
+            key = self._key(head, piece)
+            texts[key] = piece
+            planned += [
+                _Segment("label", tuple(self.tokenize(label))),
+                _Segment("state", tuple(self.tokenize(piece)), key),
+            ]
+        tail = _Segment("tail", tuple(self.tokenize(prompt.tail + template_tail)))
 
         # Keep what sequence 0 already holds of this prompt, up to (never including) the tail.
         keep = 1
-        while (
-            keep < len(self._segments)
-            and keep - 1 < len(planned) - 1
-            and self._segments[keep] == planned[keep - 1]
-        ):
+        while keep < len(self._segments) and keep - 1 < len(planned):
+            if self._segments[keep] != planned[keep - 1]:
+                break
             keep += 1
         self._segments = self._segments[:keep]
         cur = sum(len(s.tokens) for s in self._segments)
@@ -356,20 +364,22 @@ class StatePrefill:
         self._ctx.remove(1)
         self.stats.last_reused_tokens = cur
 
-        new_tokens = 0
-        for (kind, text), segment in list(zip(plan, planned))[keep - 1 :]:
-            if kind == "state":
-                key = self._key(head, text)
-                placed = self._place(key, prefix, text, cur, build=missing == "build")
+        reads: list[tuple[tuple[int, ...], int]] = []  # (tokens, position) decoded apart
+        for segment in planned[keep - 1 :]:
+            if segment.kind == "state":
+                text = texts[segment.key]
+                placed = self._place(segment.key, prefix, text, cur, build=missing == "build")
                 if placed is not None:
-                    cur += placed
+                    cur += len(segment.tokens)
                     self._segments.append(segment)
                     continue
                 segment = _Segment("fresh", segment.tokens)
                 self.stats.fresh += 1
-            self._ctx.decode(segment.tokens, cur, 0)
+            reads.append((segment.tokens, cur))
             cur += len(segment.tokens)
-            new_tokens += len(segment.tokens)
             self._segments.append(segment)
-        self.stats.last_prompt_tokens = new_tokens
-        return cur
+        self._ctx.decode_apart(reads)
+        self._ctx.decode(tail.tokens, cur, 0)
+        self._segments.append(tail)
+        self.stats.last_prompt_tokens = sum(len(t) for t, _ in reads) + len(tail.tokens)
+        return cur + len(tail.tokens)
