@@ -124,6 +124,7 @@ def record(q: dict[str, Any], ans: Any, index: Any) -> dict[str, Any]:
         "cited_ok": sum(from_source(index, c.doc_id, q) for c in ans.citations),
         "citations": [asdict(c) for c in ans.citations],
         "first_s": ans.first_token_s,
+        "model_first_s": ans.model_first_s,
         "total_s": ans.total_s,
         "text": ans.text,
         "model_text": ans.model_text,
@@ -151,9 +152,13 @@ def summary(questions: list[dict[str, Any]], recs: list[dict[str, Any]]) -> dict
         "false_refusals": sum(r["refused"] for _, r in answerable),
         "first_p50": pct([r["first_s"] for r in ran], 0.5),
         "first_p95": pct([r["first_s"] for r in ran], 0.95),
+        "model_first_p50": pct([r.get("model_first_s", 0.0) for r in ran], 0.5),
         "total_p50": pct([r["total_s"] for r in ran], 0.5),
         "kinds": kinds,
-        "reread": sum(bool(r.get("reread")) for r in recs),
+        "reread": sum(
+            bool(r["readings"]) and r["readings"][0][0] != "full" and r["readings"][-1][0] == "full"
+            for r in recs
+        ),
     }
 
 
@@ -163,7 +168,8 @@ def show(name: str, mode: str, s: dict[str, Any]) -> None:
         f"{name:12} {mode:7} right {s['right']}/{s['answerable']} ({s['accuracy']:.3f})  "
         f"cit.prec {s['citation_precision']:.2f}  refused {refusals}  "
         f"false ref {s['false_refusals']}  first p50 {s['first_p50']:.1f}s "
-        f"p95 {s['first_p95']:.1f}s  total p50 {s['total_p50']:.1f}s  read again {s['reread']}"
+        f"p95 {s['first_p95']:.1f}s (model's first token p50 {s['model_first_p50']:.1f}s)  "
+        f"total p50 {s['total_p50']:.1f}s  read again in full {s['reread']}"
     )
     print("    " + "; ".join(f"{k}: {v}" for k, v in s["kinds"].items() if v))
 

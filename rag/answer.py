@@ -92,6 +92,8 @@ class _Reply:
             for piece in stream:
                 if not raw and not self.shown_any:  # until a word is shown: the model's first
                     self.answer.first_token_s = time.perf_counter() - self.started
+                    if not self.answer.model_first_s:
+                        self.answer.model_first_s = self.answer.first_token_s
                 self.tokens += 1
                 raw += piece
                 head = raw.lstrip()

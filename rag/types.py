@@ -63,6 +63,8 @@ class Answer:
     refused: bool = False
     retrieve_s: float = 0.0
     first_token_s: float = 0.0  # until the first word was shown (a re-read keeps it)
+    model_first_s: float = 0.0  # until the model's first token (words restating the question
+    # are held back, so the first word can come later)
     total_s: float = 0.0
     tokens: int = 0
     search_query: str = ""

@@ -207,6 +207,8 @@ def test_a_copy_of_the_question_is_held_back_and_asked_again(
     assert llm.prompts[1][-1]["content"].startswith(llm.prompts[0][-1]["content"])
     assert text == "Sejak tahun 2015 [1]."  # the copy never reached the user
     assert "2015" in answer.text and not answer.refused
+    # The model's first token came with the copy; the first word shown, with the second reply.
+    assert 0 < answer.model_first_s < answer.first_token_s
 
 
 def test_an_answer_that_reuses_question_words_is_not_asked_again(
@@ -306,6 +308,7 @@ def test_first_token_is_the_first_word_shown_not_the_full_readings(
     answer = ask(OBSERVER, index_dir=seeds_index, answer_mode="auto")
     assert modes == [None, "full"] and "2015" in answer.text
     assert 0 < answer.first_token_s < answer.total_s - 0.4
+    assert 0 < answer.model_first_s <= answer.first_token_s  # the states' first token
 
 
 def test_an_answer_from_stored_states_citing_another_passage_than_the_closest_is_read_again(
