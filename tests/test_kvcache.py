@@ -259,6 +259,31 @@ def test_labels_between_stored_passages_cost_one_decode(
     monkeypatch.undo()
     kv._segments = []
     assert "Velmora" in _ask(kv, hits)
+    ctx = kv._ctx
+    assert all(ctx.positions(seq) == (-1, -1) for seq in range(1, ctx.n_seq))  # spares empty
+    start, end = ctx.positions(0)
+    assert start == 0 and end >= len(kv.prompt_tokens(build_prompt(QUESTION, hits, "en")))
+
+
+def test_stored_and_unstored_passages_mix(kv: StatePrefill) -> None:
+    """``auto``: a passage without a state is read in place between stored ones."""
+    fresh_hit = Hit(
+        chunk_id="fresh#0",
+        doc_id="fresh",
+        text="Zarkovia exports amber and timber to its neighbours.",
+        start=0,
+        end=52,
+        score=0.3,
+        title="Trade",
+    )
+    hits = [PRESIDENT, fresh_hit, CAPITAL]
+    _ask(kv, [PRESIDENT, CAPITAL])  # those two stored
+    assert not kv.has_state(passage_body(fresh_hit))
+    kv._segments = []
+    fresh, built = kv.stats.fresh, kv.stats.built
+    assert "Velmora" in _ask(kv, hits, missing="fresh")
+    assert (kv.stats.fresh, kv.stats.built) == (fresh + 1, built)
+    assert not kv.has_state(passage_body(fresh_hit))
 
 
 def test_stop_strings_end_the_answer(kv: StatePrefill) -> None:

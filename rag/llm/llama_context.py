@@ -85,39 +85,49 @@ class SeqContext:
         self._decode_items([(token, pos + i, seq) for i, token in enumerate(tokens)])
 
     def decode_apart(self, pieces: Sequence[tuple[Sequence[int], int]]) -> None:
-        """Decode each ``(tokens, pos)`` piece into sequence 0, the pieces in one batch: each
-        reads sequence 0's cells before ``pos`` but not the other pieces of its batch (each
-        is decoded in a spare sequence holding those cells, then joins sequence 0; pieces that
-        follow each other are one piece, as llama.cpp needs a piece right after cells of its
-        sequence). On a CPU a decode costs nearly as much for 3 tokens as for 10 (each reads
-        all the weights), so the labels between stored passages cost one decode, not one each."""
+        """Decode each ``(tokens, pos)`` piece into sequence 0, up to ``N_SEQ - 1`` pieces per
+        batch: each reads sequence 0's cells before ``pos`` but not the other pieces of its
+        batch (each is decoded in a spare sequence holding those cells, then joins sequence
+        0; pieces that follow each other are one piece, as llama.cpp needs a piece right after
+        cells of its sequence). On a CPU a decode costs nearly as much for 3 tokens as for 10
+        (each reads all the weights), so the labels between stored passages cost one decode,
+        not one each."""
         merged: list[tuple[list[int], int]] = []
-        for tokens, pos in pieces:  # a piece must follow cells already in sequence 0
+        for tokens, pos in pieces:
             if merged and merged[-1][1] + len(merged[-1][0]) == pos:
                 merged[-1][0].extend(tokens)
             elif tokens:
                 merged.append((list(tokens), pos))
         spare = range(1, self.n_seq)
-        for first in range(0, len(merged), len(spare)):
-            group = list(zip(spare, merged[first : first + len(spare)]))
-            items: list[tuple[int, int, int]] = []
-            for seq, (tokens, pos) in group:
-                self.remove(seq)
-                self.copy(0, seq, 0, pos)
-                items += [(token, pos + i, seq) for i, token in enumerate(tokens)]
-            if items:
+        try:
+            for first in range(0, len(merged), len(spare)):
+                group = list(zip(spare, merged[first : first + len(spare)]))
+                items: list[tuple[int, int, int]] = []
+                for seq, (tokens, pos) in group:
+                    self.remove(seq)
+                    self.copy(0, seq, 0, pos)
+                    if self.positions(seq)[1] != pos - 1:
+                        raise RuntimeError(f"no cell before position {pos} to decode after")
+                    items += [(token, pos + i, seq) for i, token in enumerate(tokens)]
                 self._decode_items(items)
-            for seq, _ in group:
-                self.copy(seq, 0)
+                for seq, _ in group:
+                    self.copy(seq, 0)
+        finally:
+            for seq in spare:
                 self.remove(seq)
 
-    def _decode_items(self, items: Sequence[tuple[int, int, int]]) -> None:
-        """Decode ``(token, position, sequence)`` items in batches; logits for the last."""
-        if items and max(pos for _, pos, _ in items) >= self.n_ctx:
+    def check_fits(self, end: int) -> None:
+        """Raise when a prompt of ``end`` tokens does not fit the context window."""
+        if end > self.n_ctx:
             raise ModelError(
                 f"the prompt is longer than the model's context window ({self.n_ctx} tokens); "
                 "lower RAG_CONTEXT_TOKENS or raise RAG_N_CTX"
             )
+
+    def _decode_items(self, items: Sequence[tuple[int, int, int]]) -> None:
+        """Decode ``(token, position, sequence)`` items in batches; logits for the last."""
+        if items:
+            self.check_fits(max(pos for _, pos, _ in items) + 1)
         batch = self._batch.batch
         for start in range(0, len(items), self.n_batch):
             chunk = items[start : start + self.n_batch]
@@ -134,7 +144,7 @@ class SeqContext:
                 raise RuntimeError(f"llama_decode returned {rc}")
 
     def remove(self, seq: int, p0: int = -1, p1: int = -1) -> None:
-        """Drop positions ``[p0, p1)`` of ``seq`` (-1: open end)."""
+        """Drop positions ``[p0, p1)`` of ``seq`` (-1: open end; ``seq`` -1: every sequence)."""
         self._lc.llama_memory_seq_rm(self._ctx.memory, seq, p0, p1)
 
     def copy(self, src: int, dst: int, p0: int = -1, p1: int = -1) -> None:

@@ -11,11 +11,11 @@ The prompt (``rag.prompt.Prompt``) is decoded in pieces::
 
 A body's state is computed after the fixed prefix only (never after other passages), at the
 position right after the prefix, and saved with ``llama_state_seq_get_data``. At question time
-it is loaded into sequence 1 of a two-sequence context (:class:`SeqContext`), shifted to the end
-of sequence 0 and copied into it. Only the labels, the tail and the template tail are read by
-the model: a few dozen tokens instead of several hundred. The pieces tokenise exactly like the
-whole prompt does, so the only difference from a full prefill is that a passage does not attend
-to the passages before it.
+each is loaded into sequence 1 of a several-sequence context (:class:`SeqContext`), shifted to
+its place in sequence 0 and copied into it. Only the labels (all in one batch), the tail and the
+template tail are read by the model: a few dozen tokens instead of several hundred. The pieces
+tokenise exactly like the whole prompt does, so the differences from a full prefill are that a
+passage does not attend to the passages before it, and a label not to the labels before it.
 
 A state's key holds the sha256 of the model file, the llama.cpp version, the KV type, the
 prefix text and the passage text, so a state is only ever loaded where it was computed.
@@ -66,8 +66,8 @@ class StatePrefill:
     """A loaded :class:`LlamaCppLLM` answering from stored passage states.
 
     It shares the model weights and its lock (full and state answers never interleave) and owns
-    a second llama.cpp context with two sequences. Sequence 0 keeps the system prefix (and the
-    passages of the previous question) between answers."""
+    a second llama.cpp context with several sequences. Sequence 0 keeps the system prefix (and
+    the passages of the previous question) between answers."""
 
     def __init__(
         self,
@@ -271,8 +271,7 @@ class StatePrefill:
         if self._segments and self._segments[0] == _Segment("prefix", tuple(tokens)):
             return tokens
         self._segments = []
-        ctx.remove(0)
-        ctx.remove(1)
+        ctx.remove(-1)  # every sequence
         key = PassageCache.make_key(self._signature, "prefix", head)
         state = self._load_state(key, tokens)
         loaded = state is not None and ctx.set_state(0, state.data)
@@ -364,6 +363,7 @@ class StatePrefill:
         self._ctx.remove(1)
         self.stats.last_reused_tokens = cur
 
+        self._ctx.check_fits(cur + sum(len(s.tokens) for s in [*planned[keep - 1 :], tail]))
         reads: list[tuple[tuple[int, ...], int]] = []  # (tokens, position) decoded apart
         for segment in planned[keep - 1 :]:
             if segment.kind == "state":
