@@ -44,7 +44,6 @@ _SENTINEL = "\u0000RAG-PASSAGES\u0000"
 class _Segment:
     kind: str  # prefix | label | state | fresh | tail
     tokens: tuple[int, ...]
-    key: str = ""  # a state's cache key
 
 
 @dataclass
@@ -340,22 +339,21 @@ class StatePrefill:
         before it, and the tail last, against everything."""
         head, template_tail = self._template(prompt.system)
         prefix = self._ensure_prefix(head)
-        planned: list[_Segment] = []
-        texts: dict[str, str] = {}  # a state's key -> its text
+        planned: list[tuple[_Segment, str]] = []  # (segment, its text)
         for label, piece in prompt.passage_pieces():
-            key = self._key(head, piece)
-            texts[key] = piece
             planned += [
-                _Segment("label", tuple(self.tokenize(label))),
-                _Segment("state", tuple(self.tokenize(piece)), key),
+                (_Segment("label", tuple(self.tokenize(label))), label),
+                (_Segment("state", tuple(self.tokenize(piece))), piece),
             ]
         tail = _Segment("tail", tuple(self.tokenize(prompt.tail + template_tail)))
 
         # Keep what sequence 0 already holds of this prompt, up to (never including) the tail.
         keep = 1
-        while keep < len(self._segments) and keep - 1 < len(planned):
-            if self._segments[keep] != planned[keep - 1]:
-                break
+        while (
+            keep < len(self._segments)
+            and keep - 1 < len(planned)
+            and self._segments[keep] == planned[keep - 1][0]
+        ):
             keep += 1
         self._segments = self._segments[:keep]
         cur = sum(len(s.tokens) for s in self._segments)
@@ -363,14 +361,15 @@ class StatePrefill:
         self._ctx.remove(1)
         self.stats.last_reused_tokens = cur
 
-        self._ctx.check_fits(cur + sum(len(s.tokens) for s in [*planned[keep - 1 :], tail]))
+        todo = planned[keep - 1 :]
+        self._ctx.check_fits(cur + sum(len(s.tokens) for s, _ in todo) + len(tail.tokens))
         reads: list[tuple[tuple[int, ...], int]] = []  # (tokens, position) decoded apart
-        for segment in planned[keep - 1 :]:
+        for segment, text in todo:
             if segment.kind == "state":
-                text = texts[segment.key]
-                placed = self._place(segment.key, prefix, text, cur, build=missing == "build")
+                key = self._key(head, text)
+                placed = self._place(key, prefix, text, cur, build=missing == "build")
                 if placed is not None:
-                    cur += len(segment.tokens)
+                    cur += placed
                     self._segments.append(segment)
                     continue
                 segment = _Segment("fresh", segment.tokens)
