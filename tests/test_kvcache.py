@@ -54,6 +54,15 @@ LATER = Hit(
     score=0.2,
     title="History",
 )
+TRADE = Hit(  # never stored: read in place in auto mode
+    chunk_id="trade#0",
+    doc_id="trade",
+    text="Zarkovia exports amber and timber to its neighbours.",
+    start=0,
+    end=52,
+    score=0.3,
+    title="Trade",
+)
 QUESTION = "What is the capital of Zarkovia?"
 
 
@@ -252,7 +261,7 @@ def test_labels_between_stored_passages_cost_one_decode(
 
     monkeypatch.setattr(type(kv._ctx), "_decode_items", counted)
     answer = _ask(kv, hits, max_tokens=1)
-    prompt = build_prompt(QUESTION, hits, "en")
+    prompt = build_prompt(QUESTION, hits, "en")  # what _ask gives the model
     tail = kv.tokenize(prompt.tail + kv._template(prompt.system)[1])
     assert calls[:2] == [3 * len(kv.tokenize("[1]")), len(tail)]
     assert all(n == 1 for n in calls[2:]) and answer.strip()  # then one token at a time
@@ -262,28 +271,19 @@ def test_labels_between_stored_passages_cost_one_decode(
     ctx = kv._ctx
     assert all(ctx.positions(seq) == (-1, -1) for seq in range(1, ctx.n_seq))  # spares empty
     start, end = ctx.positions(0)
-    assert start == 0 and end >= len(kv.prompt_tokens(build_prompt(QUESTION, hits, "en")))
+    assert start == 0 and end >= len(kv.prompt_tokens(prompt))
 
 
 def test_stored_and_unstored_passages_mix(kv: StatePrefill) -> None:
     """``auto``: a passage without a state is read in place between stored ones."""
-    fresh_hit = Hit(
-        chunk_id="fresh#0",
-        doc_id="fresh",
-        text="Zarkovia exports amber and timber to its neighbours.",
-        start=0,
-        end=52,
-        score=0.3,
-        title="Trade",
-    )
-    hits = [PRESIDENT, fresh_hit, CAPITAL]
+    hits = [PRESIDENT, TRADE, CAPITAL]
     _ask(kv, [PRESIDENT, CAPITAL])  # those two stored
-    assert not kv.has_state(passage_body(fresh_hit))
+    assert not kv.has_state(passage_body(TRADE))
     kv._segments = []
     fresh, built = kv.stats.fresh, kv.stats.built
     assert "Velmora" in _ask(kv, hits, missing="fresh")
     assert (kv.stats.fresh, kv.stats.built) == (fresh + 1, built)
-    assert not kv.has_state(passage_body(fresh_hit))
+    assert not kv.has_state(passage_body(TRADE))
 
 
 def test_stop_strings_end_the_answer(kv: StatePrefill) -> None:
