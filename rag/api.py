@@ -5,10 +5,11 @@ the chat.
 The last user message is the question and the earlier user and assistant messages are the
 history, so follow-ups work. The answer text keeps its ``[n]`` markers; the checked citations
 travel in a top-level ``citations`` field of the response, and of the last streamed chunk, which
-also carries the checked ``answer`` text: streamed pieces are the model's words as they come,
-and the check may drop a sentence or read an answer again. A refusal is an ordinary answer with
-no citations. The access rules and limits of :mod:`rag.access` apply (bearer token, busy gate,
-request size).
+also carries the checked ``answer`` text. Streamed pieces are the model's words as they come;
+when the check then drops a sentence, refuses, or reads the answer again, the checked answer
+follows them after a blank line (as in ``rag chat``), since a client cannot take back text. A
+refusal is an ordinary answer with no citations. The access rules and limits of
+:mod:`rag.access` apply (bearer token, busy gate, request size).
 """
 
 from __future__ import annotations
@@ -175,11 +176,15 @@ def sse_chunks(events: Iterator[Any], first: list[Any], model: str) -> Iterator[
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
+    shown = ""
     try:
         for event in itertools.chain(first, events):
             if isinstance(event, str) and event:
+                shown += event
                 yield chunk({"content": event})
             elif isinstance(event, Answer):
+                if event.says_else_than(shown):  # a client cannot take back what it was sent
+                    yield chunk({"content": f"\n\n{event.text}" if shown else event.text})
                 cites = [citation_dict(c) for c in event.citations]
                 yield chunk({}, "stop", citations=cites, answer=event.text, refused=event.refused)
     except RagError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,18 +54,12 @@ def stream_answer(
             close()
         echo("\n[stopped]")
         return None
-    if final is not None and _plain(final.text) != _plain(printed):
-        # The checked answer says something else than the raw stream (a refusal): show it.
+    if final is not None and final.says_else_than(printed):
         if printed:
             echo("")
         echo(final.text, nl=False)
     echo("")
     return final
-
-
-def _plain(text: str) -> str:
-    """Text without citation markers, punctuation spacing or case: what a reader compares."""
-    return re.sub(r"\W+", "", re.sub(r"\[\d+\]", "", text)).lower()
 
 
 def repl(

@@ -3,6 +3,7 @@ the answer ``ask()`` returns."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -70,7 +71,18 @@ class Answer:
     search_query: str = ""
     model_text: str = ""
 
+    def says_else_than(self, shown: str) -> bool:
+        """Whether this checked answer says something else than ``shown``, the text streamed
+        while the model wrote (a sentence dropped, a refusal, an answer read again), so a
+        client that cannot replace text must show this one after it. Citation numbers,
+        punctuation, spacing and case do not count."""
+        return _plain(self.text) != _plain(shown)
+
     def to_dict(self) -> dict[str, Any]:
         """The answer as plain JSON-ready data: what ``rag ask --json`` prints and the web
         API returns."""
         return asdict(self)
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\W+", "", re.sub(r"\[\d+\]", "", text)).lower()

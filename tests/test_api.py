@@ -87,6 +87,32 @@ def test_streamed_answer_ends_with_citations(api: tuple[ScriptedAsk, str]) -> No
     assert all(not c.model_extra.get("citations") for c in chunks[:-1])
 
 
+def test_a_streamed_answer_the_check_refuses_ends_with_the_refusal(
+    api: tuple[ScriptedAsk, str],
+) -> None:
+    _, url = api
+    stream = _client(url).chat.completions.create(
+        model="default",
+        messages=[{"role": "user", "content": "unsupported: siapa anggota baru?"}],
+        stream=True,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text.startswith("Anggotanya Brasil [1].")
+    refusal = "Maaf, artikel yang tersedia tidak memuat jawaban atas pertanyaan ini."
+    assert text.endswith("\n\n" + refusal)
+    assert chunks[-1].model_extra["refused"] is True
+
+
+def test_a_refusal_streamed_as_it_is_is_not_repeated(api: tuple[ScriptedAsk, str]) -> None:
+    _, url = api
+    stream = _client(url).chat.completions.create(
+        model="default", messages=[{"role": "user", "content": "zzz harga?"}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream)
+    assert text == "Maaf, artikel yang tersedia tidak memuat jawaban atas pertanyaan ini."
+
+
 def test_pieces_arrive_while_the_answer_is_written(tmp_path: Path) -> None:
     demo, url = _serve(tmp_path, ScriptedAsk(pause=1.2))
     try:

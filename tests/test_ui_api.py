@@ -74,9 +74,12 @@ class ScriptedAsk:
         yield Sources(hits)
         if self.pause:
             time.sleep(self.pause)
-        if "zzz" in question:
+        if "zzz" in question or "unsupported" in question:
+            if "unsupported" in question:  # streamed, then refused by the support check
+                yield "Anggotanya Brasil [1]."
             text = "Maaf, artikel yang tersedia tidak memuat jawaban atas pertanyaan ini."
-            yield text
+            if "zzz" in question:
+                yield text
             yield Answer(question=question, text=text, sources=hits, refused=True)
             return
         echo = f"Jawaban untuk: {question}. " if "echo" in question else ""
