@@ -70,15 +70,17 @@ def test_completion_keeps_markers_and_carries_checked_citations(
     assert "page" in cite and reply.model_extra["refused"] is False
 
 
-def test_streamed_answer_ends_with_citations(api: tuple[ScriptedAsk, str]) -> None:
-    _, url = api
+def _streamed(url: str, question: str) -> tuple[list[Any], str]:
+    """The chunks of a streamed answer to ``question`` and the text a client shows."""
     stream = _client(url).chat.completions.create(
-        model="default",
-        messages=[{"role": "user", "content": "Siapa anggota Aliansi Pasifik?"}],
-        stream=True,
+        model="default", messages=[{"role": "user", "content": question}], stream=True
     )
     chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    return chunks, "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
+def test_streamed_answer_ends_with_citations(api: tuple[ScriptedAsk, str]) -> None:
+    chunks, text = _streamed(api[1], "Siapa anggota Aliansi Pasifik?")
     assert "Meksiko dan Peru [1]." in text
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
@@ -90,14 +92,7 @@ def test_streamed_answer_ends_with_citations(api: tuple[ScriptedAsk, str]) -> No
 def test_a_streamed_answer_the_check_refuses_ends_with_the_refusal(
     api: tuple[ScriptedAsk, str],
 ) -> None:
-    _, url = api
-    stream = _client(url).chat.completions.create(
-        model="default",
-        messages=[{"role": "user", "content": "unsupported: siapa anggota baru?"}],
-        stream=True,
-    )
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    chunks, text = _streamed(api[1], "unsupported: siapa anggota baru?")
     assert text.startswith("Anggotanya Brasil [1].")
     refusal = "Maaf, artikel yang tersedia tidak memuat jawaban atas pertanyaan ini."
     assert text.endswith("\n\n" + refusal)
@@ -105,11 +100,7 @@ def test_a_streamed_answer_the_check_refuses_ends_with_the_refusal(
 
 
 def test_a_refusal_streamed_as_it_is_is_not_repeated(api: tuple[ScriptedAsk, str]) -> None:
-    _, url = api
-    stream = _client(url).chat.completions.create(
-        model="default", messages=[{"role": "user", "content": "zzz harga?"}], stream=True
-    )
-    text = "".join(c.choices[0].delta.content or "" for c in stream)
+    _, text = _streamed(api[1], "zzz harga?")
     assert text == "Maaf, artikel yang tersedia tidak memuat jawaban atas pertanyaan ini."
 
 

@@ -75,11 +75,9 @@ class ScriptedAsk:
         if self.pause:
             time.sleep(self.pause)
         if "zzz" in question or "unsupported" in question:
-            if "unsupported" in question:  # streamed, then refused by the support check
-                yield "Anggotanya Brasil [1]."
             text = "Maaf, artikel yang tersedia tidak memuat jawaban atas pertanyaan ini."
-            if "zzz" in question:
-                yield text
+            # "unsupported": the model's words are streamed, then the support check refuses
+            yield "Anggotanya Brasil [1]." if "unsupported" in question else text
             yield Answer(question=question, text=text, sources=hits, refused=True)
             return
         echo = f"Jawaban untuk: {question}. " if "echo" in question else ""
