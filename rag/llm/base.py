@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rag.types import Message
 
 if TYPE_CHECKING:
+    from rag.llm.hidden import Reading
     from rag.prompt import Prompt
 
 CHARS_PER_TOKEN = 3.5
@@ -53,6 +54,11 @@ class LLM:
     ) -> Iterator[str]:
         """Yield the answer to ``prompt`` read in full: its rendered chat messages."""
         return self.stream(prompt.messages(), max_tokens=max_tokens, temperature=temperature)
+
+    def reading(self) -> Reading | None:
+        """The model's hidden state after reading the last prompt it answered
+        (``rag.llm.hidden``); ``None`` where the backend has none (a remote API)."""
+        return None
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` (an estimate unless the subclass has the tokenizer)."""

@@ -22,6 +22,10 @@ from rag.types import Message
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
+    from rag.llm.hidden import HiddenCapture, Reading
+
+_LOAD_LOCK = threading.Lock()
+
 
 class LlamaCppLLM(LLM):
     """A GGUF model run in process by llama.cpp, using the chat template stored in the file."""
@@ -51,24 +55,30 @@ class LlamaCppLLM(LLM):
                 "llama-cpp-python is not installed; run `make setup` or use RAG_BACKEND=openai"
             ) from exc
 
+        from rag.llm.hidden import HiddenCapture
+
         path = Path(model_path)
         threads = n_threads or os.cpu_count() or 1
         try:
-            self._llama = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_batch=n_batch,
-                n_ubatch=n_ubatch or n_batch,
-                n_threads=threads,
-                n_threads_batch=n_threads_batch or threads,
-                seed=seed,
-                verbose=False,
-            )
+            with _load_params():
+                self._llama = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_batch=n_batch,
+                    n_ubatch=n_ubatch or n_batch,
+                    n_threads=threads,
+                    n_threads_batch=n_threads_batch or threads,
+                    seed=seed,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"llama.cpp could not load {path} ({str(exc).strip()[:120]}); check that it is "
                 "a complete GGUF chat model"
             ) from exc
+        self.capture: HiddenCapture = HiddenCapture()
+        self._read_next = False
+        _capture_context(self._llama, self.capture, self._armed_eval(self._llama.eval))
         if warmup:
             try:
                 self._llama.eval([max(self._llama.token_bos(), 0)])
@@ -114,11 +124,30 @@ class LlamaCppLLM(LLM):
             finally:
                 self._owner = None
 
+    def reading(self) -> Reading | None:
+        """What the model held after reading the last prompt (full or from stored states):
+        the last prompt token's captured tensors (``self.capture.want``)."""
+        return self.capture.reading()
+
+    def _armed_eval(self, evaluate: Any) -> Any:
+        """``Llama.eval`` that captures during the first call after :meth:`_stream` starts:
+        the prompt's reading (generation's one-token decodes are not captured)."""
+
+        def armed_eval(tokens: Any) -> None:
+            if not self._read_next:
+                return evaluate(tokens)
+            self._read_next = False
+            with self.capture.armed():
+                return evaluate(tokens)
+
+        return armed_eval
+
     def _stream(self, messages: list[Message], sampling: Sampling) -> Iterator[str]:
         """Stream the answer; callers from other threads wait until this one finishes or is
         closed. Starting a second stream in the thread that is still consuming one raises."""
         with self.hold() as llama:
             chunks: Any = None
+            self._read_next = True
             try:
                 chunks = llama.create_chat_completion(
                     messages=messages,  # type: ignore[arg-type]
@@ -163,6 +192,50 @@ class LlamaCppLLM(LLM):
                 self._llama.close()
         finally:
             self._lock.release()
+
+
+@contextmanager
+def _load_params() -> Iterator[None]:
+    """Load with llama.cpp's extra weight buffers off where it was built with AMX: its AMX
+    matrix multiply crashes (SIGSEGV in ``ggml_backend_amx_mul_mat``) on any batch of more
+    than one token in llama-cpp-python 0.3.36 (seen on a Xeon with AMX-INT8, where pip's
+    build is native). Elsewhere the defaults (the CPU repacked layout) are kept."""
+    import llama_cpp.llama_cpp as lc
+
+    if b"AMX_INT8 = 1" not in lc.llama_print_system_info():
+        yield
+        return
+    default = lc.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOAD_LOCK:
+        lc.llama_model_default_params = without_extra_buffers
+        try:
+            yield
+        finally:
+            lc.llama_model_default_params = default
+
+
+def _capture_context(llama: Llama, capture: HiddenCapture, evaluate: Any) -> None:
+    """Give ``llama`` a context whose eval callback is ``capture`` (llama-cpp-python builds
+    its own without one) and ``evaluate`` as its ``eval``."""
+    import contextlib
+
+    from llama_cpp import _internals
+
+    params = llama.context_params
+    capture.attach(params)
+    llama._ctx.close()  # freed before the new one is made: one KV cache at a time
+    llama._ctx = llama._stack.enter_context(
+        contextlib.closing(
+            _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+        )
+    )
+    llama.eval = evaluate  # type: ignore[method-assign]
 
 
 _LIVE: weakref.WeakSet[LlamaCppLLM] = weakref.WeakSet()

@@ -16,6 +16,8 @@ from rag.errors import ModelError
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
+    from rag.llm.hidden import HiddenCapture
+
 KV_TYPES = ("f16", "q8_0")
 # Sequence 0 holds the prompt; the others load states and decode pieces apart.
 N_SEQ = 8
@@ -35,10 +37,12 @@ class SeqContext:
         n_threads: int | None = None,
         n_threads_batch: int | None = None,
         n_batch: int | None = None,
+        capture: HiddenCapture | None = None,
     ) -> None:
         """A context like ``llama``'s own (threads, batch, window unless given). ``kv_type``
         ``q8_0`` halves the states and enables flash attention, which llama.cpp needs for a
-        quantised V cache. ``name`` names the model in errors."""
+        quantised V cache. ``name`` names the model in errors; ``capture`` is its eval
+        callback (the model's reading of a prompt, ``rag.llm.hidden``)."""
         import llama_cpp as lc
         from llama_cpp import _internals
 
@@ -57,6 +61,8 @@ class SeqContext:
         params.n_seq_max = self.n_seq = N_SEQ
         params.kv_unified = True
         params.type_k = params.type_v = lc.GGML_TYPE_Q8_0 if kv_type == "q8_0" else lc.GGML_TYPE_F16
+        if capture is not None:
+            capture.attach(params)
         params.flash_attn_type = (
             lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
             if kv_type == "q8_0"

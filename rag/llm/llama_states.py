@@ -113,6 +113,7 @@ class StatePrefill:
             n_threads=n_threads,
             n_threads_batch=n_threads_batch,
             n_batch=n_batch,
+            capture=llm.capture,
         )
         self.n_ctx = self._ctx.n_ctx
 
@@ -378,7 +379,8 @@ class StatePrefill:
             cur += len(segment.tokens)
             self._segments.append(segment)
         self._ctx.decode_apart(reads)
-        self._ctx.decode(tail.tokens, cur, 0)
+        with self.llm.capture.armed():  # the reading is the last prompt token's
+            self._ctx.decode(tail.tokens, cur, 0)
         self._segments.append(tail)
         self.stats.last_prompt_tokens = sum(len(t) for t, _ in reads) + len(tail.tokens)
         return cur + len(tail.tokens)

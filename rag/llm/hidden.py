@@ -1,0 +1,132 @@
+"""The model's own reading of a prompt: the last prompt token's residual stream at chosen
+layers, copied out of llama.cpp while it reads the prompt (no second prefill).
+
+llama.cpp calls an eval callback (``llama_context_params.cb_eval``) for every node of the
+compute graph, first asking whether the caller wants it (``ask``), then handing the computed
+tensor. :class:`HiddenCapture` answers yes only for the wanted ``l_out-N`` tensors (and the
+logits, ``result_output``), and only while armed, so the graph is split only there and only
+while a prompt is read. The last row of each is the last token of the batch: after a prompt's
+final decode, the last prompt token.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+LOGITS = "result_output"
+_F32 = 0  # GGML_TYPE_F32
+
+
+def layer_name(n: int) -> str:
+    """llama.cpp's name of layer ``n``'s output (the residual stream after block ``n``)."""
+    return f"l_out-{n}"
+
+
+class _Tensor(ctypes.Structure):
+    """``struct ggml_tensor`` as the ``ggml.h`` of llama-cpp-python 0.3.36 defines it."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("buffer", ctypes.c_void_p),
+        ("ne", ctypes.c_int64 * 4),
+        ("nb", ctypes.c_size_t * 4),
+        ("op", ctypes.c_int),
+        ("op_params", ctypes.c_int32 * 16),
+        ("flags", ctypes.c_int32),
+        ("src", ctypes.c_void_p * 10),
+        ("view_src", ctypes.c_void_p),
+        ("view_offs", ctypes.c_size_t),
+        ("data", ctypes.c_void_p),
+        ("name", ctypes.c_char * 64),
+        ("extra", ctypes.c_void_p),
+        ("padding", ctypes.c_char * 8),
+    ]
+
+
+_NAME_OFFSET = _Tensor.name.offset
+
+
+@dataclass
+class Reading:
+    """What the model held after reading a prompt: ``rows`` maps a tensor name
+    (``l_out-N``, ``result_output``) to the last prompt token's row (float32)."""
+
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def layer(self, n: int) -> np.ndarray | None:
+        """Layer ``n``'s output for the last prompt token, when it was captured."""
+        return self.rows.get(layer_name(n))
+
+    @property
+    def logits(self) -> np.ndarray | None:
+        """The next-token logits after the prompt, when captured."""
+        return self.rows.get(LOGITS)
+
+
+class HiddenCapture:
+    """An eval callback for llama.cpp contexts that copies the wanted tensors' last row while
+    :meth:`armed` (one prompt's reading), and asks for nothing otherwise."""
+
+    def __init__(self, wanted: Iterable[str] = ()) -> None:
+        from llama_cpp import llama_cpp as lc
+
+        self._wanted: frozenset[bytes] = frozenset()
+        self.want(wanted)
+        self._armed = False
+        self._rows: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.callback = lc.ggml_backend_sched_eval_callback(self._on_tensor)  # keep a reference
+
+    def want(self, names: Iterable[str]) -> None:
+        """Capture these tensors from now on (``layer_name(n)``, :data:`LOGITS`)."""
+        self._wanted = frozenset(n.encode() for n in names)
+
+    @property
+    def wanted(self) -> frozenset[str]:
+        """The tensor names captured."""
+        return frozenset(n.decode() for n in self._wanted)
+
+    def attach(self, params: Any) -> None:
+        """Set this capture as the eval callback of ``params`` (``llama_context_params``)."""
+        params.cb_eval = self.callback
+        params.cb_eval_user_data = None
+
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        """Capture during the decodes inside the block (the earlier reading is dropped)."""
+        with self._lock:
+            self._rows = {}
+            self._armed = bool(self._wanted)
+        try:
+            yield
+        finally:
+            self._armed = False
+
+    def reading(self) -> Reading | None:
+        """The last armed block's reading, or ``None`` when it decoded nothing wanted."""
+        return Reading(dict(self._rows)) if self._rows else None
+
+    def _on_tensor(self, t_ptr: int, ask: bool, _user: Any) -> bool:
+        if not self._armed:
+            return not ask  # ask: not wanted; otherwise: go on computing
+        name = ctypes.string_at(t_ptr + _NAME_OFFSET)
+        if name not in self._wanted:
+            return not ask
+        if ask:
+            return True
+        import numpy as np
+
+        t = _Tensor.from_address(t_ptr)
+        n0, n1 = int(t.ne[0]), int(t.ne[1])
+        if t.type == _F32 and t.data and n1 > 0:
+            row = (ctypes.c_float * n0).from_address(t.data + (n1 - 1) * t.nb[1])
+            self._rows[name.decode()] = np.frombuffer(row, dtype=np.float32).copy()
+        return True
