@@ -50,14 +50,19 @@ def evidence_signals(question: str, hits: Sequence[Hit], settings: Settings) -> 
     return {"dense": dense, "coverage": best.coverage if best else 0.0}
 
 
+def passes_evidence(signals: dict[str, float], settings: Settings) -> bool:
+    """Whether :func:`evidence_signals` reach ``settings.refuse_below`` (dense) and
+    ``settings.min_coverage``."""
+    return (
+        signals["dense"] >= settings.refuse_below and signals["coverage"] >= settings.min_coverage
+    )
+
+
 def relevant_enough(question: str, hits: Sequence[Hit], settings: Settings) -> bool:
     """Whether the passages may hold the answer: the best passage's dense similarity reaches
     ``settings.refuse_below`` and the best sentence covers ``settings.min_coverage`` of the
     question. Otherwise ``ask_stream`` refuses without asking the model."""
-    if not hits:
-        return False
-    signal = evidence_signals(question, hits, settings)
-    return signal["dense"] >= settings.refuse_below and signal["coverage"] >= settings.min_coverage
+    return bool(hits) and passes_evidence(evidence_signals(question, hits, settings), settings)
 
 
 def cites_closest(checked: CheckedAnswer, closest: Sequence[tuple[int, str]]) -> bool:
@@ -76,6 +81,9 @@ class _Reply:
     started: float
     tokens: int = 0
     shown_any: bool = False  # some text of this answer reached the user
+    # Asked once, at the model's first token, before any is shown: whether to refuse now.
+    veto: Callable[[], bool] | None = None
+    vetoed: bool = False
 
     def attempt(
         self, prompt: Prompt, mode: str | None, hold_copies: bool, quiet: bool = False
@@ -90,6 +98,11 @@ class _Reply:
         stream = answer_stream(self.llm, self.settings, prompt, mode=mode)
         try:
             for piece in stream:
+                if self.veto is not None:
+                    veto, self.veto = self.veto, None
+                    if veto():
+                        self.vetoed = True
+                        return "", 0
                 if not raw and not self.shown_any:  # until a word is shown: the model's first
                     self.answer.first_token_s = time.perf_counter() - self.started
                     if not self.answer.model_first_s:
@@ -125,6 +138,8 @@ class _Reply:
 
         query = self.answer.search_query
         raw, shown = yield from self.attempt(prompt, None, True)
+        if self.vetoed:
+            return raw, CheckedAnswer("", [], False), True
         if shown == 0 and restates_question(raw, self.answer.question):
             raw, shown = yield from self.attempt(prompt.with_retry_hint(), None, False)
         checked, is_refusal = judge(raw, hits, query, self.answer.question)
@@ -171,6 +186,66 @@ def _check_length(llm: LLM, question: str, settings: Settings) -> None:
         )
 
 
+@dataclass
+class Plan:
+    """What one question is answered from: the search query (a follow-up rewritten), the
+    previous question it follows, the passages, their evidence signals, and the prompt and
+    closest sentence built from them (``None`` when the evidence gate refuses)."""
+
+    question: str
+    language: str
+    search_query: str
+    previous: str | None
+    hits: list[Hit]
+    signals: dict[str, float]
+    prompt: Prompt | None = None
+    closest: Sequence[tuple[int, str]] = ()
+
+
+def prepare(
+    question: str, history: Sequence[dict[str, str]] | None, settings: Settings, llm: LLM
+) -> Plan:
+    """Retrieve for ``question`` (after ``history``), apply the evidence gate and build the
+    prompt: every step of :func:`ask_stream` before the model reads anything."""
+    from rag.analyzer import get_analyzer
+    from rag.prompt import (
+        build_prompt,
+        detect_language,
+        key_sentences,
+        last_user_question,
+        rewrite_follow_up,
+    )
+    from rag.retrieve import get_retriever
+
+    language = detect_language(question)
+    search_query = rewrite_follow_up(question, history)
+    previous = last_user_question(history) if search_query != question else None
+    hits = select_passages(search_query, settings, llm.count_tokens)
+    signals = evidence_signals(search_query, hits, settings)
+    plan = Plan(question, language, search_query, previous, hits, signals)
+    if not hits or not passes_evidence(signals, settings):
+        return plan
+    asked = f"{previous or ''} {question}"  # what build_prompt matches sentences against
+    weights = get_retriever(settings).term_weights(get_analyzer().tokens(asked))
+    plan.prompt = build_prompt(question, hits, language, previous, settings.key_sentences, weights)
+    plan.closest = key_sentences(asked, hits, 1, weights)
+    return plan
+
+
+def _probe_veto(llm: LLM, settings: Settings, plan: Plan, answer: Answer) -> Callable[[], bool]:
+    """The probe's verdict on the model's reading of ``plan``'s prompt, asked at its first
+    token: refuse when P(the passages lack the answer) exceeds the probe's threshold."""
+    from rag.gate import gate_for
+
+    gate = gate_for(llm, settings)
+
+    def veto() -> bool:
+        answer.lacks_answer_p = gate.lacks_answer(llm, plan.signals)
+        return gate.probe is not None and (answer.lacks_answer_p or 0.0) > gate.probe.threshold
+
+    return veto
+
+
 def ask_stream(
     question: str, history: Sequence[dict[str, str]] | None = None, **overrides: Any
 ) -> Iterator[Sources | str | Answer]:
@@ -180,49 +255,39 @@ def ask_stream(
     ``history`` holds earlier turns as ``{"role", "content"}`` dicts; a follow-up question is
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
-    from rag.analyzer import get_analyzer
     from rag.llm import get_llm
-    from rag.prompt import (
-        build_prompt,
-        detect_language,
-        key_sentences,
-        last_user_question,
-        refusal,
-        rewrite_follow_up,
-    )
+    from rag.prompt import refusal
     from rag.retrieve import get_retriever
 
     settings = get_settings(**overrides)
     question = (question or "").strip()
     _check_words(question, settings.max_question_chars)
     started = time.perf_counter()
-    language = detect_language(question)
-    search_query = rewrite_follow_up(question, history)
-    previous = last_user_question(history) if search_query != question else None
-    retriever = get_retriever(settings)  # a missing index fails before the model loads
+    get_retriever(settings)  # a missing index fails before the model loads
     llm = get_llm(settings)
     _check_length(llm, question, settings)
-    hits = select_passages(search_query, settings, llm.count_tokens)
-    retrieve_s = time.perf_counter() - started
-    answer = Answer(question=question, text="", search_query=search_query, retrieve_s=retrieve_s)
-    if not relevant_enough(search_query, hits, settings):
+    plan = prepare(question, history, settings, llm)
+    answer = Answer(
+        question=question,
+        text="",
+        search_query=plan.search_query,
+        retrieve_s=time.perf_counter() - started,
+    )
+    if plan.prompt is None:
         yield Sources([])
-        answer.text, answer.refused = refusal(language), True
+        answer.text, answer.refused, answer.refused_by = refusal(plan.language), True, "evidence"
         answer.total_s = time.perf_counter() - started
         yield answer.text
         yield answer
         return
-    answer.sources = hits
-    yield Sources(list(hits))
-    asked = f"{previous or ''} {question}"  # what build_prompt matches sentences against
-    weights = retriever.term_weights(get_analyzer().tokens(asked))
-    prompt = build_prompt(question, hits, language, previous, settings.key_sentences, weights)
-    reply = _Reply(llm, settings, answer, started)
-    closest = key_sentences(asked, hits, 1, weights)
-    raw, checked, is_refusal = yield from reply.checked(prompt, hits, closest)
+    answer.sources = plan.hits
+    yield Sources(list(plan.hits))
+    reply = _Reply(llm, settings, answer, started, veto=_probe_veto(llm, settings, plan, answer))
+    raw, checked, is_refusal = yield from reply.checked(plan.prompt, plan.hits, plan.closest)
     answer.tokens, answer.model_text = reply.tokens, raw
     if is_refusal:
-        answer.text, answer.refused = refusal(language), True
+        answer.text, answer.refused = refusal(plan.language), True
+        answer.refused_by = "probe" if reply.vetoed else "model"
     else:
         answer.text, answer.citations = checked.text, checked.citations
     answer.total_s = time.perf_counter() - started

@@ -301,6 +301,9 @@ def _list_models(settings: Settings, verify: bool) -> None:
             state = "missing (run `make setup`)"
         size = f"{st.size / 1e6:.1f} MB" if st.size else "-"
         click.echo(f"{mark} {st.name:<22} {state:<10} {size:>10}  {st.licence:<11} {st.path}")
+    from rag.gate import gate_status
+
+    click.echo(gate_status(settings))
 
 
 @cli.group(invoke_without_command=True)
@@ -380,6 +383,11 @@ def store_copy(ctx: click.Context, source: str, target: str) -> None:
     from rag.store.copy import copy_store
 
     click.echo(copy_store(source, target, ctx.obj).line())
+
+
+from rag.cli_gate import gate  # noqa: E402
+
+cli.add_command(gate)
 
 
 def main() -> None:

@@ -133,6 +133,20 @@ class Settings(BaseSettings):
         "(README, 'Refusing before the model'). 0 disables it.",
     )
 
+    gate: str = Field(
+        "auto",
+        description="The refusal step after the model reads the prompt: 'auto' (the probe "
+        "fitted for the model file, when one is shipped or `rag gate fit` made one; else the "
+        "evidence gate alone), 'evidence' (the evidence gate alone), or a probe file's path.",
+    )
+    gate_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Refuse when the probe's P(the passages lack the answer) exceeds this; "
+        "unset: the probe file's own threshold (README, 'Knowing when the articles lack it').",
+    )
+
     # server
     host: str = Field("127.0.0.1")
     port: int = Field(7860)

@@ -70,6 +70,10 @@ class Answer:
     tokens: int = 0
     search_query: str = ""
     model_text: str = ""
+    # Who refused: "evidence" (before the model), "probe" (after the model read the prompt,
+    # before it wrote), "model" (its reply); "" for an answer.
+    refused_by: str = ""
+    lacks_answer_p: float | None = None  # the probe's P(the passages lack the answer)
 
     def says_else_than(self, shown: str) -> bool:
         """Whether this checked answer says something else than ``shown``, the text streamed

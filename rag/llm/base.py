@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.types import Message
@@ -31,6 +32,7 @@ class LLM:
 
     name: str = "llm"
     n_ctx: int | None = None  # context window in tokens, when known
+    path: Path | None = None  # the local model file, for a backend that runs one
 
     def stream(
         self,
@@ -55,10 +57,19 @@ class LLM:
         """Yield the answer to ``prompt`` read in full: its rendered chat messages."""
         return self.stream(prompt.messages(), max_tokens=max_tokens, temperature=temperature)
 
+    def read_hidden(self, names: Sequence[str]) -> bool:
+        """Capture these tensors (``rag.llm.hidden.layer_name(n)``, ``LOGITS``) of each
+        prompt's reading from now on; ``False`` where the backend cannot (a remote API)."""
+        return False
+
     def reading(self) -> Reading | None:
         """The model's hidden state after reading the last prompt it answered
-        (``rag.llm.hidden``); ``None`` where the backend has none (a remote API)."""
+        (``rag.llm.hidden``); ``None`` where the backend has none."""
         return None
+
+    def first_token(self, text: str) -> int:
+        """The id of ``text``'s first token in the model's vocabulary (-1: unknown)."""
+        return -1
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` (an estimate unless the subclass has the tokenizer)."""

@@ -75,9 +75,12 @@ class HiddenCapture:
     """An eval callback for llama.cpp contexts that copies the wanted tensors' last row while
     :meth:`armed` (one prompt's reading), and asks for nothing otherwise."""
 
-    def __init__(self, wanted: Iterable[str] = ()) -> None:
+    def __init__(self, wanted: Iterable[str] = (), *, enabled: bool = True) -> None:
+        """``enabled`` false: :meth:`attach` sets no callback (llama.cpp computes graphs
+        whole) and nothing is ever captured (benchmarks compare the two)."""
         from llama_cpp import llama_cpp as lc
 
+        self.enabled = enabled
         self._wanted: frozenset[bytes] = frozenset()
         self.want(wanted)
         self._armed = False
@@ -96,6 +99,8 @@ class HiddenCapture:
 
     def attach(self, params: Any) -> None:
         """Set this capture as the eval callback of ``params`` (``llama_context_params``)."""
+        if not self.enabled:
+            return
         params.cb_eval = self.callback
         params.cb_eval_user_data = None
 
@@ -104,7 +109,7 @@ class HiddenCapture:
         """Capture during the decodes inside the block (the earlier reading is dropped)."""
         with self._lock:
             self._rows = {}
-            self._armed = bool(self._wanted)
+            self._armed = self.enabled and bool(self._wanted)
         try:
             yield
         finally:

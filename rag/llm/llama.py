@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,11 +41,13 @@ class LlamaCppLLM(LLM):
         n_ubatch: int | None = None,
         seed: int = 0,
         warmup: bool = True,
+        capture: bool = True,
     ) -> None:
         """Load ``model_path``. ``n_threads_batch`` defaults to ``n_threads``, which defaults
         to every core (llama-cpp-python would use half for generation). ``warmup`` runs one
         token through the model so the first real answer does not pay llama.cpp's one-off
-        first-decode cost (seconds on a small CPU)."""
+        first-decode cost (seconds on a small CPU). ``capture`` false: no eval callback, so
+        no hidden state is read (:meth:`reading` is ``None``; benchmarks compare)."""
         import os
 
         try:
@@ -76,7 +78,7 @@ class LlamaCppLLM(LLM):
                 f"llama.cpp could not load {path} ({str(exc).strip()[:120]}); check that it is "
                 "a complete GGUF chat model"
             ) from exc
-        self.capture: HiddenCapture = HiddenCapture()
+        self.capture: HiddenCapture = HiddenCapture(enabled=capture)
         self._read_next = False
         _capture_context(self._llama, self.capture, self._armed_eval(self._llama.eval))
         if warmup:
@@ -123,6 +125,16 @@ class LlamaCppLLM(LLM):
                 yield self._llama
             finally:
                 self._owner = None
+
+    def read_hidden(self, names: Sequence[str]) -> bool:
+        """Capture ``names`` of every prompt's reading (``False`` when built without)."""
+        self.capture.want(names)
+        return self.capture.enabled
+
+    def first_token(self, text: str) -> int:
+        """The id of ``text``'s first token (special tokens as text)."""
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return int(tokens[0]) if tokens else -1
 
     def reading(self) -> Reading | None:
         """What the model held after reading the last prompt (full or from stored states):
@@ -227,6 +239,9 @@ def _capture_context(llama: Llama, capture: HiddenCapture, evaluate: Any) -> Non
 
     from llama_cpp import _internals
 
+    llama.eval = evaluate  # type: ignore[method-assign]
+    if not capture.enabled:
+        return
     params = llama.context_params
     capture.attach(params)
     llama._ctx.close()  # freed before the new one is made: one KV cache at a time
@@ -235,7 +250,6 @@ def _capture_context(llama: Llama, capture: HiddenCapture, evaluate: Any) -> Non
             _internals.LlamaContext(model=llama._model, params=params, verbose=False)
         )
     )
-    llama.eval = evaluate  # type: ignore[method-assign]
 
 
 _LIVE: weakref.WeakSet[LlamaCppLLM] = weakref.WeakSet()
