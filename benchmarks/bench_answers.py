@@ -110,9 +110,10 @@ def record_readings() -> None:
 def record(q: dict[str, Any], ans: Any, index: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from rag.eval import from_source
+    from rag.eval import from_source, squad_scores
 
     refuse = q["match"] == "refuse"
+    em, f1 = (0.0, 0.0) if refuse or ans.refused else squad_scores(q, ans.text)
     return {
         "id": q["id"],
         "refuse": refuse,
@@ -128,9 +129,33 @@ def record(q: dict[str, Any], ans: Any, index: Any) -> dict[str, Any]:
         "total_s": ans.total_s,
         "text": ans.text,
         "model_text": ans.model_text,
+        "em": em,
+        "f1": f1,
+        "refused_by": ans.refused_by,
+        "lacks_p": ans.lacks_answer_p,
         "readings": list(READINGS),
         "hits": [asdict(h) for h in ans.sources],
     }
+
+
+def with_probe(rec: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """``rec`` as the probe at ``threshold`` would have left it: refused before any word when
+    its P(lacks the answer) exceeds it (the run records it with RAG_GATE_THRESHOLD=1, so the
+    probe never acts; at temperature 0 the answer it lets through is the same)."""
+    p = rec.get("lacks_p")
+    if p is None or p <= threshold or rec["refused"]:
+        return rec
+    return dict(
+        rec,
+        refused=True,
+        correct=False,
+        cited=0,
+        cited_ok=0,
+        em=0.0,
+        f1=0.0,
+        refused_by="probe",
+        citations=[],
+    )
 
 
 def summary(questions: list[dict[str, Any]], recs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -143,6 +168,8 @@ def summary(questions: list[dict[str, Any]], recs: list[dict[str, Any]]) -> dict
         kinds[kind_of(q, r)] += 1
     return {
         "accuracy": sum(r["correct"] for _, r in answerable) / max(1, len(answerable)),
+        "em": sum(r.get("em", 0.0) for _, r in answerable) / max(1, len(answerable)),
+        "f1": sum(r.get("f1", 0.0) for _, r in answerable) / max(1, len(answerable)),
         "right": sum(r["correct"] for _, r in answerable),
         "answerable": len(answerable),
         "citation_precision": sum(r["cited_ok"] for r in recs if not r["refuse"]) / max(1, cited),
@@ -166,6 +193,7 @@ def show(name: str, mode: str, s: dict[str, Any]) -> None:
     refusals = f"{s['refused']}/{s['to_refuse']}" if s["to_refuse"] else "-"
     print(
         f"{name:12} {mode:7} right {s['right']}/{s['answerable']} ({s['accuracy']:.3f})  "
+        f"EM {s['em']:.3f}  F1 {s['f1']:.3f}  "
         f"cit.prec {s['citation_precision']:.2f}  refused {refusals}  "
         f"false ref {s['false_refusals']}  first p50 {s['first_p50']:.1f}s "
         f"p95 {s['first_p95']:.1f}s (model's first token p50 {s['model_first_p50']:.1f}s)  "
@@ -174,7 +202,9 @@ def show(name: str, mode: str, s: dict[str, Any]) -> None:
     print("    " + "; ".join(f"{k}: {v}" for k, v in s["kinds"].items() if v))
 
 
-def run_set(spec: str, modes: list[str], settings: Any, log: bool) -> dict[str, Any]:
+def run_set(
+    spec: str, modes: list[str], settings: Any, log: bool, thresholds: list[float]
+) -> dict[str, Any]:
     from rag.answer import ask, relevant_enough, select_passages
     from rag.llm import get_llm
     from rag.retrieve import get_retriever
@@ -207,6 +237,9 @@ def run_set(spec: str, modes: list[str], settings: Any, log: bool) -> dict[str, 
     out = {"questions": questions, "records": recs, "warm_s": warm_s}
     for mode in modes:
         show(name, mode, summary(questions, recs[mode]))
+        for t in thresholds:
+            gated = [with_probe(r, t) for r in recs[mode]]
+            show(name, f"{mode}+probe>{t:g}", summary(questions, gated))
     if warm_s:
         print(f"    warming: p50 {pct(warm_s, 0.5):.1f}s per question's passages")
     return out
@@ -289,6 +322,12 @@ def main() -> None:
     parser.add_argument("--rejudge", type=Path, help="a previous run's --json")
     parser.add_argument("--coverage", default="0", help="with --rejudge: min_coverage values")
     parser.add_argument("--log", action="store_true", help="print every answer")
+    parser.add_argument(
+        "--probe-at",
+        default="",
+        help="also show the sets as the probe would leave them at these thresholds (the run "
+        "records its P(lacks) with RAG_GATE_THRESHOLD=1, so it never acts itself)",
+    )
     args = parser.parse_args()
     if args.rejudge:
         index_dirs = {spec.split("=")[0]: spec.split("=")[1].split(":")[0] for spec in args.set}
@@ -301,7 +340,8 @@ def main() -> None:
     modes = args.modes.split(",")
     result = {"prompt_tps": prompt_tps, "gen_tps": gen_tps, "sets": {}}
     for spec in args.set:
-        result["sets"][spec.split("=")[0]] = run_set(spec, modes, settings, args.log)
+        thresholds = [float(t) for t in args.probe_at.split(",") if t]
+        result["sets"][spec.split("=")[0]] = run_set(spec, modes, settings, args.log, thresholds)
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, default=str))
 

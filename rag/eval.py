@@ -6,6 +6,7 @@ import json
 import re
 import statistics
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,34 @@ def answer_correct(question: dict[str, Any], answer: str) -> bool:
     facts = question["answers"]
     hits = [fact_matches(f, answer) for f in facts]
     return all(hits) if question["match"] == "all" else any(hits)
+
+
+_CITATION = re.compile(r"\s*\[\d+\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def _squad_tokens(text: str) -> list[str]:
+    """SQuAD's answer normalisation (lower case, punctuation and English articles dropped),
+    split on whitespace."""
+    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text.lower())
+    return _ARTICLES.sub(" ", text).split()
+
+
+def squad_scores(question: dict[str, Any], answer: str) -> tuple[float, float]:
+    """SQuAD-style exact match and token F1 of ``answer`` (citation markers removed) against
+    the question's gold spans (every ``|`` alternative of every fact; the best counts)."""
+    from collections import Counter
+
+    predicted = _squad_tokens(_CITATION.sub("", answer))
+    em = f1 = 0.0
+    for gold in (alt for fact in question["answers"] for alt in fact.split("|")):
+        truth = _squad_tokens(gold)
+        em = max(em, float(predicted == truth))
+        common = sum((Counter(predicted) & Counter(truth)).values())
+        if common:
+            p, r = common / len(predicted), common / len(truth)
+            f1 = max(f1, 2 * p * r / (p + r))
+    return em, f1
 
 
 def load_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -123,7 +152,7 @@ def _answer_metrics(
     from rag.retrieve import get_retriever
 
     index = get_retriever(settings).index
-    right, cited, cited_ok = [], 0, 0
+    right, cited, cited_ok, em, f1 = [], 0, 0, [], []
     refused_when_should, answered_when_should = [], []
     first, total, tps = [], [], []
     for q in questions:
@@ -134,6 +163,9 @@ def _answer_metrics(
         else:
             answered_when_should.append(not ans.refused)
             right.append(not ans.refused and answer_correct(q, ans.text))
+            scores = (0.0, 0.0) if ans.refused else squad_scores(q, ans.text)
+            em.append(scores[0])
+            f1.append(scores[1])
         for c in ans.citations:
             cited += 1
             cited_ok += from_source(index, c.doc_id, q)
@@ -149,6 +181,9 @@ def _answer_metrics(
     n_ans = len(answered_when_should)
     return {
         "answer_accuracy": round(sum(right) / len(right), 4) if right else 0.0,
+        # SQuAD-style, against the gold spans (a refusal scores 0), comparable with FacQA results
+        "exact_match": round(statistics.fmean(em), 4) if em else 0.0,
+        "token_f1": round(statistics.fmean(f1), 4) if f1 else 0.0,
         "citation_precision": round(cited_ok / cited, 4) if cited else 0.0,
         "refusal_recall": (
             round(sum(refused_when_should) / len(refused_when_should), 4)

@@ -113,3 +113,14 @@ def test_run_eval_retrieval_metrics(corpus: Path, settings: Settings, tmp_path: 
     limited = run_eval(questions, settings, retrieval_only=True, limit=1, mode="bm25")
     assert limited["questions"] == 1 and limited["recall_at_5"] == 1.0
     json.dumps(result)  # serialisable as written by `rag eval --json`
+
+
+def test_squad_scores_compare_with_the_gold_span_like_the_field() -> None:
+    from rag.eval import squad_scores
+
+    q = {"answers": ["Hezb-ul Mujahedeen|Hizbul Mujahidin"], "match": "any"}
+    assert squad_scores(q, "Hezb-ul Mujahedeen [1].") == (1.0, 1.0)  # citations, punctuation
+    em, f1 = squad_scores(q, "Kelompok Hezb-ul Mujahedeen bertanggung jawab [1].")
+    assert em == 0.0 and f1 == pytest.approx(2 * (3 / 6) * 1 / (3 / 6 + 1))
+    assert squad_scores(q, "The Hizbul Mujahidin") == (1.0, 1.0)  # English articles dropped
+    assert squad_scores(q, "Tidak ada.") == (0.0, 0.0)

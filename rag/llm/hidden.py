@@ -119,6 +119,10 @@ class HiddenCapture:
         """The last armed block's reading, or ``None`` when it decoded nothing wanted."""
         return Reading(dict(self._rows)) if self._rows else None
 
+    def restore(self, reading: Reading | None) -> None:
+        """Make ``reading`` the last one again (a prompt already read, not decoded again)."""
+        self._rows = dict(reading.rows) if reading is not None else {}
+
     def _on_tensor(self, t_ptr: int, ask: bool, _user: Any) -> bool:
         if not self._armed:
             return not ask  # ask: not wanted; otherwise: go on computing

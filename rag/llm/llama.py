@@ -80,6 +80,7 @@ class LlamaCppLLM(LLM):
             ) from exc
         self.capture: HiddenCapture = HiddenCapture(enabled=capture)
         self._read_next = False
+        self._full_reading: Reading | None = None  # the last prompt read on the full path
         _capture_context(self._llama, self.capture, self._armed_eval(self._llama.eval))
         if warmup:
             try:
@@ -149,8 +150,12 @@ class LlamaCppLLM(LLM):
             if not self._read_next:
                 return evaluate(tokens)
             self._read_next = False
-            with self.capture.armed():
+            if not tokens:  # the whole prompt was in the context already: its reading holds
+                self.capture.restore(self._full_reading)
                 return evaluate(tokens)
+            with self.capture.armed():
+                evaluate(tokens)
+            self._full_reading = self.capture.reading()
 
         return armed_eval
 
