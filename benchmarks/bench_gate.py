@@ -78,6 +78,50 @@ def report(name: str, questions: list[dict[str, Any]], examples: Any, probe: Any
         print(f"    {q['id']} p={s:.3f} {q['question'][:90]!r}")
 
 
+def second_reading(
+    name: str, questions: list[dict[str, Any]], examples: Any, probe: Any, cfg: Any
+) -> None:
+    """For each question the probe refuses: read the next-ranked passages once and score again
+    (what a second reading before refusing would win back, and what it would let through)."""
+    from rag.answer import prepare
+    from rag.eval import answer_correct
+    from rag.gate.collect import read_prompt
+    from rag.gate.probe import not_found_probability
+    from rag.llm import get_llm
+    from rag.llm.hidden import LOGITS, layer_name
+    from rag.prompt import NOT_FOUND
+
+    llm = get_llm(cfg)
+    llm.read_hidden([layer_name(n) for n in probe.layers] + [LOGITS])
+    not_found = llm.first_token(NOT_FOUND)
+    by_id = {str(q["id"]): q for q in questions}
+    scores = scored(examples, probe)
+    won = {"refuse": 0, "answer": 0, "answer_holds": 0}
+    tried = {"refuse": 0, "answer": 0}
+    for s, i, lab in zip(scores, examples.ids, examples.labels):
+        if s <= probe.threshold:
+            continue
+        q = by_id[i]
+        kind = "refuse" if lab else "answer"
+        tried[kind] += 1
+        first = prepare(q["question"], None, cfg, llm)
+        plan = prepare(q["question"], None, cfg, llm, skip={h.chunk_id for h in first.hits})
+        if plan.prompt is None:
+            continue
+        reading = read_prompt(llm, cfg, plan.prompt)
+        signals = dict(plan.signals, p_not_found=not_found_probability(reading.logits, not_found))
+        p = probe.probability(reading, signals)
+        if p is not None and p <= probe.threshold:
+            won[kind] += 1
+            if not lab and any(answer_correct(q, h.text) for h in plan.hits):
+                won["answer_holds"] += 1
+    print(
+        f"  second reading of the next-ranked passages: of {tried['answer']} answerable the "
+        f"probe refused, {won['answer']} pass ({won['answer_holds']} with the gold answer in "
+        f"them); of {tried['refuse']} unanswerable it refused, {won['refuse']} pass"
+    )
+
+
 def main() -> None:
     from rag.gate import Probe, gate_for
     from rag.gate.collect import Examples, collect
@@ -89,6 +133,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="keep the readings here (NAME.npz)")
     parser.add_argument("--load", type=Path, help="score readings kept by --save")
     parser.add_argument("--layers", default="10,14,16,18,20,22,24,26")
+    parser.add_argument("--second", action="store_true", help="measure a second reading")
     args = parser.parse_args()
     settings = get_settings()
     probe = Probe.load(args.probe) if args.probe else None
@@ -112,6 +157,8 @@ def main() -> None:
             print(f"{name}: no probe in force for this model; pass --probe")
             continue
         report(name, questions, examples, in_force)
+        if args.second:
+            second_reading(name, questions, examples, in_force, cfg)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +20,20 @@ __all__ = ["Answer", "Citation", "Sources", "ask", "ask_stream"]
 
 
 def select_passages(
-    query: str, settings: Settings, count_tokens: Callable[[str], int]
+    query: str,
+    settings: Settings,
+    count_tokens: Callable[[str], int],
+    skip: Collection[str] = (),
 ) -> list[Hit]:
     """The passages ``ask_stream`` gives the model for ``query``: the hybrid search of
-    ``settings``, cut to its passage token budget (``count_tokens`` is the model's)."""
+    ``settings``, cut to its passage token budget (``count_tokens`` is the model's); with
+    ``skip`` (chunk ids), the next-ranked passages after those."""
     from rag.prompt import fit_passages
     from rag.retrieve import search
 
-    return fit_passages(search(query, settings), settings.context_tokens, count_tokens)
+    found = search(query, settings, k=settings.k + len(skip))
+    fresh = [h for h in found if h.chunk_id not in skip][: settings.k]
+    return fit_passages(fresh, settings.context_tokens, count_tokens)
 
 
 def evidence_signals(question: str, hits: Sequence[Hit], settings: Settings) -> dict[str, float]:
@@ -203,10 +209,15 @@ class Plan:
 
 
 def prepare(
-    question: str, history: Sequence[dict[str, str]] | None, settings: Settings, llm: LLM
+    question: str,
+    history: Sequence[dict[str, str]] | None,
+    settings: Settings,
+    llm: LLM,
+    skip: Collection[str] = (),
 ) -> Plan:
     """Retrieve for ``question`` (after ``history``), apply the evidence gate and build the
-    prompt: every step of :func:`ask_stream` before the model reads anything."""
+    prompt: every step of :func:`ask_stream` before the model reads anything. ``skip``: chunk
+    ids already read (the next-ranked passages are taken instead)."""
     from rag.analyzer import get_analyzer
     from rag.prompt import (
         build_prompt,
@@ -220,7 +231,7 @@ def prepare(
     language = detect_language(question)
     search_query = rewrite_follow_up(question, history)
     previous = last_user_question(history) if search_query != question else None
-    hits = select_passages(search_query, settings, llm.count_tokens)
+    hits = select_passages(search_query, settings, llm.count_tokens, skip)
     signals = evidence_signals(search_query, hits, settings)
     plan = Plan(question, language, search_query, previous, hits, signals)
     if not hits or not passes_evidence(signals, settings):
@@ -288,6 +299,8 @@ def ask_stream(
     if is_refusal:
         answer.text, answer.refused = refusal(plan.language), True
         answer.refused_by = "probe" if reply.vetoed else "model"
+        if reply.vetoed:  # nothing was shown: the refusal is the streamed answer
+            yield answer.text
     else:
         answer.text, answer.citations = checked.text, checked.citations
     answer.total_s = time.perf_counter() - started
