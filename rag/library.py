@@ -18,8 +18,9 @@ from rag.errors import RagError, first_line
 from rag.settings import Settings
 
 if TYPE_CHECKING:
-    from rag.index import DocInfo, Index
     from rag.ingest import IngestSummary, Progress
+    from rag.store.base import DocInfo
+    from rag.store.folder.index import Index
 
 _write_locks: dict[str, threading.RLock] = {}
 _write_locks_guard = threading.Lock()
@@ -45,14 +46,14 @@ class Library:
     def has_index(self) -> bool:
         """Whether an index exists at ``settings.index_dir`` (loadable or not); a PostgreSQL
         store (``settings.store``) counts as one."""
-        from rag.index import MANIFEST
         from rag.store import is_postgres
+        from rag.store.folder.index import MANIFEST
 
         return is_postgres(self.settings) or (Path(self.settings.index_dir) / MANIFEST).exists()
 
     def _stamp(self) -> object:
-        from rag.index import manifest_stamp
         from rag.store import is_postgres
+        from rag.store.folder.index import manifest_stamp
 
         if is_postgres(self.settings):  # read live: a failure is remembered for 5 s at most
             import time

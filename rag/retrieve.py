@@ -11,8 +11,8 @@ from rag.settings import Settings
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.index import Index
     from rag.store.base import Store, StoredChunk
+    from rag.store.folder.index import Index
 
 
 class Retriever:
@@ -145,8 +145,8 @@ def get_index(settings: Settings) -> Index | Store:
     ingest from another session or process). Loading it does not load the
     embedding model: listing documents needs none."""
     from rag.embeddings import canonical_name
-    from rag.index import Index, manifest_stamp
     from rag.store import is_postgres
+    from rag.store.folder.index import Index, manifest_stamp
 
     if is_postgres(settings):
         return _postgres_store(settings)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.store import is_database_url, open_store
+from rag.store import is_database_url, open_store, open_writer
+from rag.store.base import WritePlan
 
 if TYPE_CHECKING:
-    from rag.index import IndexData
     from rag.settings import Settings
+    from rag.store.base import IndexData
 
 
 @dataclass
@@ -36,41 +36,34 @@ class CopySummary:
 def copy_store(source: str, target: str, settings: Settings) -> CopySummary:
     """Copy the index at ``source`` to ``target`` (each a folder or a ``postgresql://`` URL),
     replacing what ``target`` held, in one transaction or one folder swap."""
-    from rag.store.schema import redact
-
     started = time.perf_counter()
     data = open_store(source).export()
+    write_data(data, settings.merged(store=target))
     if is_database_url(target):
-        write_postgres(data, target, settings)
+        from rag.store.postgres.schema import redact
+
         shown = redact(target)
     else:
-        write_folder(data, Path(target), settings)
         shown = f"{target}/"
     return CopySummary(len(data.docs), len(data.rows), time.perf_counter() - started, shown)
 
 
-def write_postgres(data: IndexData, url: str, settings: Settings) -> None:
-    """Replace the content of the PostgreSQL store at ``url`` by ``data``."""
+def write_data(data: IndexData, settings: Settings) -> None:
+    """Replace the content of the store ``settings`` select by ``data``: every content is
+    written with its chunks, tokens and vectors as they are (the folder's FAISS kind is chosen
+    by ``settings``, PostgreSQL's vector type too)."""
     import numpy as np
 
-    from rag.store.pg_ingest import layout_for, vector_type
-    from rag.store.postgres import PostgresStore
-
-    layout_settings = settings.merged(chunk_size=data.chunk_size, chunk_overlap=data.chunk_overlap)
-    with PostgresStore(url, settings.pg_ef_search, settings.pg_build_memory_mb).writing() as writer:
-        writer.clear()
-        kind = vector_type(writer, settings)
-        writer.set_layout(layout_for(layout_settings, data.embed_model, data.dim, kind))
-        writer.put_contents(data.texts)
-        writer.add_chunks(data.rows, np.asarray(data.vectors, dtype=np.float32))
-        writer.upsert_documents(data.docs.values())
-
-
-def write_folder(data: IndexData, path: Path, settings: Settings) -> None:
-    """Replace the index folder at ``path`` by ``data`` (FAISS and BM25 built anew)."""
-    from rag.index import choose_index_type, write_index
-    from rag.ingest import write_lock
-
-    data.index_type = choose_index_type(settings.index_type, len(data.rows), settings.ann_threshold)
-    with write_lock(path):
-        write_index(path, data)
+    plan = WritePlan(
+        docs=dict(data.docs),
+        fresh=set(data.texts) | {d.hash for d in data.docs.values()},
+        texts=dict(data.texts),
+        rows=list(data.rows),
+        vectors=np.asarray(data.vectors, dtype=np.float32),
+        embed_model=data.embed_model,
+        dim=data.dim,
+        chunk_size=data.chunk_size,
+        chunk_overlap=data.chunk_overlap,
+    )
+    with open_writer(settings, rebuild=True) as writer:
+        writer.apply(plan)

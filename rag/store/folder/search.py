@@ -1,14 +1,13 @@
-"""The index folder as a store: the read side of :class:`rag.index.Index` (which loads and
-writes the folder). Vectors are searched with FAISS, BM25 with bm25s, both in memory."""
+"""The index folder's read side: search over the data :class:`rag.store.folder.index.Index`
+loaded. Vectors are searched with FAISS, BM25 with bm25s, both in memory."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from rag.errors import IndexStateError
-from rag.store.base import Store, StoredChunk, StoreInfo
+from rag.store.base import FORMAT_VERSION, Store, StoredChunk, StoreInfo, chunk_meta
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -16,19 +15,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from rag.index import ChunkRow, DocInfo, IndexData
-
-CORE_CHUNK_FIELDS = frozenset({"hash", "i", "start", "end", "text", "tokens"})
-
-
-def chunk_meta(row: ChunkRow) -> dict[str, Any]:
-    """The fields of ``row`` beyond text, offsets and tokens that are set (a page number, ...):
-    stores keep them as they are."""
-    return {
-        f.name: value
-        for f in fields(row)
-        if f.name not in CORE_CHUNK_FIELDS and (value := getattr(row, f.name)) is not None
-    }
+    from rag.store.base import DocInfo, IndexData
 
 
 class FolderStore(Store):
@@ -47,8 +34,6 @@ class FolderStore(Store):
 
     def describe(self) -> StoreInfo:
         """Embedder, chunking and format version from the manifest."""
-        from rag.index import FORMAT_VERSION
-
         d = self.data
         return StoreInfo(
             "folder", str(self.path), d.embed_model, d.dim, d.chunk_size, d.chunk_overlap,

@@ -1,5 +1,5 @@
-"""PostgreSQL with pgvector as the store: many processes share one index, and it grows past one
-machine (README, "A shared store on PostgreSQL").
+"""PostgreSQL with pgvector as the store, the read side: many processes share one index, and
+it grows past one machine (README, "A shared store on PostgreSQL").
 
 Dense search is pgvector's HNSW index (cosine); BM25 is computed in SQL from the tokens of the
 project's own analyzer (``rag_postings``), with bm25s' formula (Lucene idf, k1 1.2, b 0.75), so
@@ -18,18 +18,24 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexStateError, StoreError, first_line
 from rag.store.base import BM25_B, BM25_K1, Store, StoredChunk, StoreInfo
-from rag.store.schema import SCHEMA_VERSION, connect, ensure_schema, redact
+from rag.store.postgres.schema import (
+    DOC_COLUMNS,
+    SCHEMA_VERSION,
+    connect,
+    doc_info,
+    ensure_schema,
+    read_layout,
+    redact,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import psycopg
 
-    from rag.index import DocInfo, IndexData
-    from rag.store.pg_write import PgWriter
+    from rag.store.base import DocInfo, IndexData
+    from rag.store.postgres.tables import PgWriter
 
 K1, B = BM25_K1, BM25_B
-
-_DOC_COLUMNS = "d.id, d.title, d.hash, d.chunks, d.date, d.url, d.path"
 
 _BM25 = f"""
     SELECT p.chunk, sum(w.idf * p.tf / (p.tf + {K1} * (1 - {B} + {B} * p.len / %(avgdl)s)))
@@ -37,15 +43,6 @@ _BM25 = f"""
     JOIN rag_postings p ON p.term = w.term
     {{where}}
     GROUP BY p.chunk ORDER BY 2 DESC, p.chunk {{limit}}"""
-
-
-def doc_info(row: Sequence[Any]) -> DocInfo:
-    """A DocInfo from the columns ``_DOC_COLUMNS``."""
-    from rag.index import DocInfo
-
-    return DocInfo(
-        id=row[0], title=row[1], hash=row[2], chunks=row[3], date=row[4], url=row[5], path=row[6]
-    )
 
 
 def vector_literal(vector: np.ndarray) -> str:
@@ -145,8 +142,9 @@ class PostgresStore(Store):
 
     @contextmanager
     def writing(self) -> Iterator[PgWriter]:
-        """A writer in one transaction holding the store's write lock (see ``pg_write``)."""
-        from rag.store.pg_write import write_transaction
+        """The table writes of one transaction holding the store's write lock (see
+        :mod:`rag.store.postgres.tables`)."""
+        from rag.store.postgres.tables import write_transaction
 
         with write_transaction(self.url, self.build_memory_mb) as writer:
             yield writer
@@ -172,7 +170,7 @@ class PostgresStore(Store):
 
     def documents(self) -> list[DocInfo]:
         """Every document, sorted by id."""
-        rows = self._rows(f"SELECT {_DOC_COLUMNS} FROM rag_documents d ORDER BY d.id")
+        rows = self._rows(f"SELECT {DOC_COLUMNS} FROM rag_documents d ORDER BY d.id")
         return [doc_info(r) for r in rows]
 
     def document_text(self, doc_id: str) -> str:
@@ -254,7 +252,7 @@ class PostgresStore(Store):
         dense = f"1 - (c.embedding <=> %(v)s::{self._cast()})" if with_vector else "NULL"
         return (
             "SELECT c.id, c.i, c.start_char, c.end_char, c.text, c.meta, "
-            f"{dense}, {_DOC_COLUMNS} FROM rag_chunks c CROSS JOIN LATERAL "
+            f"{dense}, {DOC_COLUMNS} FROM rag_chunks c CROSS JOIN LATERAL "
             "(SELECT * FROM rag_documents d WHERE d.hash = c.hash ORDER BY d.id LIMIT 1) d "
             f"{where}"
         )
@@ -277,7 +275,7 @@ class PostgresStore(Store):
 
     def export(self) -> IndexData:
         """Everything stored (documents, texts, chunks with their tokens, vectors)."""
-        from rag.store.pg_write import export_data
+        from rag.store.postgres.tables import export_data
 
         with self.snapshot():
             return export_data(self._conn(), self.layout)
@@ -295,9 +293,3 @@ def _stored_chunk(r: Sequence[Any]) -> StoredChunk:
         dense=None if r[6] is None else float(r[6]),
         meta=r[5] if isinstance(r[5], dict) else json.loads(r[5] or "{}"),
     )
-
-
-def read_layout(conn: psycopg.Connection) -> dict[str, Any] | None:
-    """The store's self-description from ``rag_meta`` (None while it holds no index)."""
-    row = conn.execute("SELECT value FROM rag_meta WHERE key = 'layout'").fetchone()
-    return row[0] if row else None
