@@ -18,7 +18,9 @@ tokenise exactly like the whole prompt does, so the differences from a full pref
 passage does not attend to the passages before it, and a label not to the labels before it.
 
 A state's key holds the sha256 of the model file, the llama.cpp version, the KV type, the
-prefix text and the passage text, so a state is only ever loaded where it was computed.
+prefix text and the passage text, so a state is only ever loaded where it was computed. The
+states are kept by :class:`rag.llm.llama_shelf.StateShelf`; the template is split around the
+passages by :class:`rag.llm.llama_template.ChatTemplate`.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ from typing import Literal
 from rag.errors import ModelError, first_line
 from rag.llm.llama import LlamaCppLLM
 from rag.llm.llama_context import SeqContext
-from rag.prompt import PASSAGE_SEPARATOR, PASSAGES_HEADER, SYSTEM_PROMPT, Prompt
+from rag.llm.llama_shelf import StateShelf
+from rag.llm.llama_template import ChatTemplate
+from rag.prompt import PASSAGE_SEPARATOR, SYSTEM_PROMPT, Prompt
 from rag.states import PassageCache, StoredState, model_identity
 
 Progress = Callable[[int, int], None]
 Missing = Literal["build", "fresh"]
-
-_SENTINEL = "\u0000RAG-PASSAGES\u0000"
 
 
 @dataclass
@@ -83,7 +85,6 @@ class StatePrefill:
         """Wrap ``llm``; ``cache`` ``None`` keeps states in memory only (tests, benchmarks).
         ``kv_type`` ``q8_0`` halves the states. Threads, batch and window default to ``llm``'s."""
         from llama_cpp import __version__ as llama_cpp_version
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         if not isinstance(llm, LlamaCppLLM):
             raise ModelError(
@@ -91,18 +92,13 @@ class StatePrefill:
                 "set RAG_ANSWER_MODE=full or RAG_BACKEND=llama"
             )
         llama = llm._llama
-        template = llama.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise ModelError(
-                f"{llm.name} has no chat template in its GGUF; use RAG_ANSWER_MODE=full"
-            )
+        self._chat = ChatTemplate(llama, llm.name)
         self.llm = llm
         self.cache = cache
         self.kv_type = kv_type
         self.name = f"{llm.name}+kv"
         self.stats = CacheStats()
         self._llama = llama
-        self._memory_states: dict[str, StoredState] = {}
         self._segments: list[_Segment] = []
         self._seed = seed
         self._ctx = SeqContext(
@@ -116,19 +112,8 @@ class StatePrefill:
             capture=llm.capture,
         )
         self.n_ctx = self._ctx.n_ctx
-
-        def token_text(token: int) -> str:
-            return llama._model.token_get_text(token) if token != -1 else ""
-
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=token_text(llama.token_eos()),
-            bos_token=token_text(llama.token_bos()),
-        )
         self.model_id = model_identity(llm.path, cache.folder if cache is not None else None)
-        self._signature = "|".join(
-            [self.model_id, f"llama_cpp {llama_cpp_version}", f"kv {kv_type}", "v1"]
-        )
+        self._shelf = StateShelf(cache, self.model_id, kv_type, llama_cpp_version, self._rejected)
 
     # ----------------------------------------------------------- public API
 
@@ -174,7 +159,7 @@ class StatePrefill:
         for done, body in enumerate(bodies, 1):
             text = body + PASSAGE_SEPARATOR
             key = self._key(head, text)
-            if not self._has_key(key):
+            if key not in self._shelf:
                 with self.llm.hold():
                     try:
                         prefix = self._ensure_prefix(head)
@@ -191,7 +176,7 @@ class StatePrefill:
 
     def has_state(self, body: str, system: str | None = None) -> bool:
         """Whether passage ``body`` has a stored state after ``system``'s prefix."""
-        return self._has_key(self.state_key(body, system))
+        return self.state_key(body, system) in self._shelf
 
     def state_key(self, body: str, system: str | None = None) -> str:
         """The cache key of passage ``body``'s state after ``system``'s prefix."""
@@ -216,50 +201,20 @@ class StatePrefill:
         with self.llm._lock:
             self._ctx.close()
 
-    # ----------------------------------------------------------- prompt and keys
+    # ----------------------------------------------------------- prompt and states
 
     def _template(self, system: str) -> tuple[str, str]:
-        """The chat template's text before and after the passages of a prompt with
-        ``system``: the prefix (ending in the passages header) and the template tail."""
-        messages = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": PASSAGES_HEADER + _SENTINEL},
-        ]
-        prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]
-        head, found, tail = prompt.partition(_SENTINEL)
-        if not found:
-            raise ModelError("the chat template rewrites the user message; use full mode")
-        return head, tail
+        """The chat template's text before and after the passages (:class:`ChatTemplate`)."""
+        return self._chat.split(system)
 
     def _key(self, head: str, text: str) -> str:
-        """Key of the state of ``text`` (a body with its separator) after prefix ``head``. The
-        empty part is the format's former state context, kept so stored states stay valid."""
-        return PassageCache.make_key(self._signature, "passage", head, "", text)
-
-    def _has_key(self, key: str) -> bool:
-        if self.cache is None:
-            return key in self._memory_states
-        return key in self.cache
+        return self._shelf.passage_key(head, text)
 
     def _load_state(self, key: str, tokens: list[int]) -> StoredState | None:
-        state = self._memory_states.get(key) if self.cache is None else self.cache.get(key)
-        if state is not None and state.tokens != tokens:
-            self._reject(key)
-            return None
-        return state
+        return self._shelf.load(key, tokens)
 
-    def _reject(self, key: str) -> None:
+    def _rejected(self) -> None:
         self.stats.rejected += 1
-        self._memory_states.pop(key, None)
-        if self.cache is not None:
-            self.cache.discard(key)
-
-    def _store_state(self, key: str, tokens: list[int], data: bytes) -> None:
-        if self.cache is None:
-            self._memory_states[key] = StoredState(key=key, tokens=tokens, data=data)
-        else:
-            meta = {"model": self.model_id, "kv_type": self.kv_type, "n_tokens": len(tokens)}
-            self.cache.put(key, tokens, data, meta)
 
     # ----------------------------------------------------------- filling the context
 
@@ -272,18 +227,18 @@ class StatePrefill:
             return tokens
         self._segments = []
         ctx.remove(-1)  # every sequence
-        key = PassageCache.make_key(self._signature, "prefix", head)
+        key = self._shelf.prefix_key(head)
         state = self._load_state(key, tokens)
         loaded = state is not None and ctx.set_state(0, state.data)
         if state is not None and not loaded:
-            self._reject(key)
+            self._shelf.reject(key)
         if loaded and ctx.positions(0)[1] != len(tokens) - 1:
-            self._reject(key)
+            self._shelf.reject(key)
             loaded = False
         if not loaded:
             ctx.remove(0)
             ctx.decode(tokens, 0, 0)
-            self._store_state(key, tokens, ctx.get_state(0))
+            self._shelf.store(key, tokens, ctx.get_state(0))
         self._segments = [_Segment("prefix", tuple(tokens))]
         return tokens
 
@@ -298,7 +253,7 @@ class StatePrefill:
         ctx.decode(tokens, len(prefix), 1)
         ctx.remove(1, 0, len(prefix))
         data = ctx.get_state(1)
-        self._store_state(key, tokens, data)
+        self._shelf.store(key, tokens, data)
         if not keep:
             ctx.remove(1)
         self.stats.built += 1
@@ -320,7 +275,7 @@ class StatePrefill:
                 ready = False
             if not ready:
                 ctx.remove(1)
-                self._reject(key)
+                self._shelf.reject(key)
             else:
                 self.stats.loaded += 1
         if not ready:

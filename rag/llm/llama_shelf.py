@@ -1,0 +1,66 @@
+"""Where the llama.cpp states of ``rag.llm.llama_states`` are kept: on disk
+(``rag.states.PassageCache``) or, without a cache, in memory; keyed so that a state is only
+ever loaded where it was computed (model file, llama.cpp version, KV type, prefix, passage)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rag.states import PassageCache, StoredState
+
+
+class StateShelf:
+    """The states of one model and KV type: ``cache`` on disk, or in memory when None.
+    ``on_reject`` is called for each state refused (wrong tokens, or llama.cpp refused it)."""
+
+    def __init__(
+        self,
+        cache: PassageCache | None,
+        model_id: str,
+        kv_type: str,
+        llama_cpp_version: str,
+        on_reject: Callable[[], None],
+    ) -> None:
+        self.cache = cache
+        self.model_id = model_id
+        self.kv_type = kv_type
+        self._on_reject = on_reject
+        self._memory: dict[str, StoredState] = {}
+        self._signature = "|".join(
+            [model_id, f"llama_cpp {llama_cpp_version}", f"kv {kv_type}", "v1"]
+        )
+
+    def passage_key(self, head: str, text: str) -> str:
+        """Key of the state of ``text`` (a body with its separator) after prefix ``head``. The
+        empty part is the format's former state context, kept so stored states stay valid."""
+        return PassageCache.make_key(self._signature, "passage", head, "", text)
+
+    def prefix_key(self, head: str) -> str:
+        """Key of the state of the prefix ``head``."""
+        return PassageCache.make_key(self._signature, "prefix", head)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._memory if self.cache is None else key in self.cache
+
+    def load(self, key: str, tokens: list[int]) -> StoredState | None:
+        """The state stored under ``key`` when it holds ``tokens`` (else it is rejected)."""
+        state = self._memory.get(key) if self.cache is None else self.cache.get(key)
+        if state is not None and state.tokens != tokens:
+            self.reject(key)
+            return None
+        return state
+
+    def reject(self, key: str) -> None:
+        """Forget the state under ``key`` (it could not be used)."""
+        self._on_reject()
+        self._memory.pop(key, None)
+        if self.cache is not None:
+            self.cache.discard(key)
+
+    def store(self, key: str, tokens: list[int], data: bytes) -> None:
+        """Keep ``data``, the state of ``tokens``, under ``key``."""
+        if self.cache is None:
+            self._memory[key] = StoredState(key=key, tokens=tokens, data=data)
+        else:
+            meta = {"model": self.model_id, "kv_type": self.kv_type, "n_tokens": len(tokens)}
+            self.cache.put(key, tokens, data, meta)
