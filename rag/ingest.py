@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexStateError, InputError
 from rag.settings import Settings
+from rag.store import open_writer
+from rag.store.base import WritePlan
 from rag.store.folder.writer import write_lock  # noqa: F401 - its former home, still imported
 
 if TYPE_CHECKING:
@@ -73,7 +75,6 @@ def ingest(
     ``prune``, drop every indexed document not found there. ``progress(done, total, stage)``
     reports embedding progress."""
     from rag.documents import load_sources
-    from rag.store import open_writer
 
     started = time.perf_counter()
     paths = list(paths)
@@ -165,9 +166,6 @@ def remove(ids: Iterable[str], settings: Settings) -> IngestSummary:
     (the folder rebuilds FAISS and BM25 from them): nothing is chunked or embedded."""
     import numpy as np
 
-    from rag.store import open_writer
-    from rag.store.base import WritePlan
-
     started = time.perf_counter()
     ids = list(ids)
     with open_writer(settings) as writer:
@@ -214,10 +212,6 @@ def _write(
 ) -> None:
     """Chunk and embed the ``fresh`` contents, and hand the plan to ``writer``: ``docs`` are
     the documents the store holds afterwards; ``texts`` holds at least the new texts."""
-    import numpy as np
-
-    from rag.store.base import WritePlan
-
     missing = fresh - set(texts)
     if missing:  # chunking changed: documents not given this time are chunked anew too
         texts.update(writer.texts(missing))
@@ -232,7 +226,7 @@ def _write(
         fresh=fresh,
         texts={h: texts[h] for h in fresh},
         rows=new_rows,
-        vectors=np.asarray(vectors, dtype=np.float32),
+        vectors=vectors,
         embed_model=embed_name,
         dim=dim,
         chunk_size=settings.chunk_size,
