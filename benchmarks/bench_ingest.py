@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.embeddings import get_embedder  # noqa: E402
-from rag.index import Index  # noqa: E402
 from rag.ingest import ingest, remove  # noqa: E402
 from rag.settings import Settings, get_settings  # noqa: E402
+from rag.store.folder.index import Index  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "bench" / "facqa" / "corpus.jsonl"
 

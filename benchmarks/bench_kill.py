@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.errors import RagError  # noqa: E402
-from rag.index import Index, _tmp_prefix  # noqa: E402
+from rag.store.folder.index import Index, _tmp_prefix  # noqa: E402
 
 RAG = [sys.executable, "-m", "rag.cli"]
 

@@ -1,13 +1,14 @@
-"""Scale benchmark: approximate FAISS indexes of rag.index against exact search.
+"""Scale benchmark: approximate FAISS indexes of rag.store.folder.index against exact search.
 
 Synthetic, clustered, normalised vectors stand in for chunk embeddings: a Gaussian mixture in a
 low-dimensional latent space mapped linearly into ``--dim`` dimensions plus a little isotropic
 noise, so neighbours are meaningful (as with real embeddings) and an ANN index has work to do.
 Queries come from the same distribution but are not in the collection.
 
-For each index kind built by ``rag.index.build_faiss`` (flat = ground truth, ivf, hnsw) it prints
-build time, memory (RSS growth and serialised size), single-query search latency p50/p95 and
-recall@10 against exact search, for a sweep of nprobe / efSearch values. Nothing is asserted.
+For each index kind built by ``rag.store.folder.index.build_faiss`` (flat = ground truth, ivf,
+hnsw) it prints build time, memory (RSS growth and serialised size), single-query search latency
+p50/p95 and recall@10 against exact search, for a sweep of nprobe / efSearch values. Nothing is
+asserted.
 
     .venv/bin/python benchmarks/bench_scale.py              # 1,000,000 vectors (10-20 min)
     .venv/bin/python benchmarks/bench_scale.py --n 100000   # quick
@@ -29,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.index import build_faiss  # noqa: E402
+from rag.store.folder.index import build_faiss  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -108,7 +109,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def build(kind: str, vectors: np.ndarray) -> tuple[Any, dict[str, float]]:
-    """Build one kind through rag.index.build_faiss and measure it."""
+    """Build one kind through rag.store.folder.index.build_faiss and measure it."""
     gc.collect()
     before = rss_mb()
     t0 = time.perf_counter()

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_scale import Mixture, pct, recall_at  # noqa: E402
 
-from rag.index import ChunkRow, DocInfo, IndexData  # noqa: E402
+from rag.store.base import ChunkRow, DocInfo, IndexData  # noqa: E402
 
 
 def synthetic_data(n: int, dim: int, seed: int, per_doc: int = 10) -> IndexData:
@@ -66,8 +66,8 @@ def synthetic_data(n: int, dim: int, seed: int, per_doc: int = 10) -> IndexData:
 
 def load_postgres(url: str, data: IndexData, vector_type: str = "vector") -> dict[str, Any]:
     """Write ``data`` into the store at ``url`` as ``rag store copy`` does; timings."""
-    from rag.store.pg_write import PgWriter
     from rag.store.postgres import PostgresStore
+    from rag.store.postgres.tables import PgWriter
 
     timings: dict[str, float] = {}
     real = PgWriter.create_hnsw
@@ -99,7 +99,7 @@ def load_postgres(url: str, data: IndexData, vector_type: str = "vector") -> dic
 
 def server_version(url: str) -> str:
     """PostgreSQL's and pgvector's versions."""
-    from rag.store.schema import connect
+    from rag.store.postgres.schema import connect
 
     with connect(url) as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]
@@ -111,7 +111,7 @@ def server_version(url: str) -> str:
 
 def pg_sizes(url: str) -> dict[str, float]:
     """Size on disk (MiB) of the database and of each relation."""
-    from rag.store.schema import connect
+    from rag.store.postgres.schema import connect
 
     names = ["rag_chunks", "rag_chunks_hnsw", "rag_postings", "rag_contents", "rag_documents"]
     with connect(url) as conn:
@@ -131,7 +131,7 @@ def pg_sizes(url: str) -> dict[str, float]:
 def search_pg(url: str, queries: np.ndarray, truth: np.ndarray, ef: int) -> dict[str, float]:
     """Dense p50/p95 and recall@10 through the store, one query at a time."""
     from rag.store.postgres import PostgresStore
-    from rag.store.schema import connect
+    from rag.store.postgres.schema import connect
 
     with connect(url) as conn:  # row ids go on from an earlier load into the same database
         first = conn.execute("SELECT min(id) FROM rag_chunks").fetchone()[0]
@@ -170,7 +170,7 @@ def bm25_pg(url: str, data: IndexData, n: int = 100) -> dict[str, float]:
 
 def folder(data: IndexData, where: Path) -> dict[str, float]:
     """``write_index`` of the same data (FAISS kind by the default rule, BM25, files)."""
-    from rag.index import choose_index_type, write_index
+    from rag.store.folder.index import choose_index_type, write_index
 
     data.index_type = choose_index_type("auto", len(data.rows), 50_000)
     t0 = time.perf_counter()
