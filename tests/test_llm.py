@@ -67,6 +67,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# python -m llama_cpp.server, with llama.cpp's AMX path off where it is built in (it crashes;
+# rag.llm.llama.avoid_amx_crash)
+SERVER = (
+    "import runpy, sys; from rag.llm.llama import avoid_amx_crash; avoid_amx_crash(); "
+    "sys.argv[0] = 'llama_cpp.server'; runpy.run_module('llama_cpp.server', run_name='__main__')"
+)
+
+
 @pytest.fixture(scope="module")
 def server_url(small_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m llama_cpp.server`` serving the 0.5B model; yields its ``/v1`` URL."""
@@ -77,7 +85,7 @@ def server_url(small_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(small_path),
+            [sys.executable, "-c", SERVER, "--model", str(small_path),
              "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
     from rag.llm.hidden import HiddenCapture, Reading
 
-_LOAD_LOCK = threading.Lock()
-
 
 class LlamaCppLLM(LLM):
     """A GGUF model run in process by llama.cpp, using the chat template stored in the file."""
@@ -62,17 +60,17 @@ class LlamaCppLLM(LLM):
         path = Path(model_path)
         threads = n_threads or os.cpu_count() or 1
         try:
-            with _load_params():
-                self._llama = Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_batch=n_batch,
-                    n_ubatch=n_ubatch or n_batch,
-                    n_threads=threads,
-                    n_threads_batch=n_threads_batch or threads,
-                    seed=seed,
-                    verbose=False,
-                )
+            avoid_amx_crash()
+            self._llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_ubatch=n_ubatch or n_batch,
+                n_threads=threads,
+                n_threads_batch=n_threads_batch or threads,
+                seed=seed,
+                verbose=False,
+            )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"llama.cpp could not load {path} ({str(exc).strip()[:120]}); check that it is "
@@ -211,30 +209,27 @@ class LlamaCppLLM(LLM):
             self._lock.release()
 
 
-@contextmanager
-def _load_params() -> Iterator[None]:
-    """Load with llama.cpp's extra weight buffers off where it was built with AMX: its AMX
-    matrix multiply crashes (SIGSEGV in ``ggml_backend_amx_mul_mat``) on any batch of more
+def avoid_amx_crash() -> None:
+    """Load models with llama.cpp's extra weight buffers off where it was built with AMX: its
+    AMX matrix multiply crashes (SIGSEGV in ``ggml_backend_amx_mul_mat``) on any batch of more
     than one token in llama-cpp-python 0.3.36 (seen on a Xeon with AMX-INT8, where pip's
-    build is native). Elsewhere the defaults (the CPU repacked layout) are kept."""
+    build is native). Elsewhere the defaults (the CPU repacked layout) are kept. Applies to
+    every ``Llama`` made in this process (``llama_cpp.server`` too); idempotent."""
     import llama_cpp.llama_cpp as lc
 
-    if b"AMX_INT8 = 1" not in lc.llama_print_system_info():
-        yield
-        return
     default = lc.llama_model_default_params
+    if getattr(default, "_rag_no_amx", False) or b"AMX_INT8 = 1" not in (
+        lc.llama_print_system_info()
+    ):
+        return
 
     def without_extra_buffers() -> Any:
         params = default()
         params.use_extra_bufts = False
         return params
 
-    with _LOAD_LOCK:
-        lc.llama_model_default_params = without_extra_buffers
-        try:
-            yield
-        finally:
-            lc.llama_model_default_params = default
+    without_extra_buffers._rag_no_amx = True  # type: ignore[attr-defined]
+    lc.llama_model_default_params = without_extra_buffers
 
 
 def _capture_context(llama: Llama, capture: HiddenCapture, evaluate: Any) -> None:
