@@ -94,7 +94,8 @@ def collect(
     mode: str | None = None,
 ) -> Examples:
     """Read every question of ``questions`` (the bench format: ``match`` ``refuse`` marks the
-    ones the articles cannot answer) through the index of ``settings``."""
+    ones the articles cannot answer; ``skip_chunks``, chunk ids retrieval leaves out) through
+    the index of ``settings``."""
     from rag.answer import prepare
     from rag.llm import get_llm
     from rag.llm.hidden import LOGITS, layer_name
@@ -107,7 +108,7 @@ def collect(
     out = Examples(layers=tuple(layers), hidden={n: [] for n in layers})
     for done, q in enumerate(questions, 1):
         label = "refuse" if q["match"] == "refuse" else "answer"
-        plan = prepare(q["question"], None, settings, llm)
+        plan = prepare(q["question"], None, settings, llm, skip=q.get("skip_chunks", ()))
         if plan.prompt is None:
             out.gate_refused[label] += 1
         else:
