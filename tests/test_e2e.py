@@ -40,3 +40,24 @@ def test_default_model_refuses_what_the_articles_do_not_say() -> None:
     assert answer.refused, answer.model_text
     assert answer.citations == []
     assert answer.text.startswith("Maaf")
+
+
+def test_the_shipped_probe_refuses_a_near_topic_question_before_any_word() -> None:
+    """The budget of a programme the articles describe, but never give: the evidence gate lets
+    it through (its topic is there); the probe of the model's reading refuses it, and the
+    refusal is all that is streamed."""
+    from rag import ask_stream
+    from rag.gate import gate_status
+    from rag.settings import get_settings
+
+    assert "evidence + probe" in gate_status(get_settings(index_dir=INDEX))
+    events = list(
+        ask_stream("Berapa anggaran program Digital Entrepreneurship Academy?", index_dir=INDEX)
+    )
+    answer = events[-1]
+    assert answer.refused and answer.refused_by == "probe", answer.lacks_answer_p
+    assert [e for e in events if isinstance(e, str)] == [answer.text]
+    # an answerable question on the same articles passes the probe
+    answered = ask("Apa tema program pelatihan Colombo Plan tahun ini?", index_dir=INDEX)
+    assert not answered.refused and answered.lacks_answer_p is not None
+    assert answered.lacks_answer_p < 0.75
