@@ -98,6 +98,7 @@ class _Reply:
         (raw text, characters shown)."""
         from rag.citations import restates_question
         from rag.generate import answer_stream
+        from rag.guard import stream_limit
         from rag.prompt import NOT_FOUND
 
         raw, shown = "", 0
@@ -123,12 +124,13 @@ class _Reply:
                 copying = hold_copies and restates_question(raw, self.answer.question, partial=True)
                 if quiet or copying:
                     continue
-                if len(raw) > shown:
+                limit = stream_limit(raw)  # a link or a number to call waits for the check
+                if limit > shown:
                     if not self.shown_any:  # the first word the user sees
                         self.answer.first_token_s = time.perf_counter() - self.started
                         self.shown_any = True
-                    yield raw[shown:]
-                    shown = len(raw)
+                    yield raw[shown:limit]
+                    shown = limit
         finally:
             stream.close()
         return raw, shown
@@ -266,6 +268,7 @@ def ask_stream(
     ``history`` holds earlier turns as ``{"role", "content"}`` dicts; a follow-up question is
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
+    from rag.guard import allowed_contacts
     from rag.llm import get_llm
     from rag.prompt import refusal
     from rag.retrieve import get_retriever
@@ -302,7 +305,8 @@ def ask_stream(
         if reply.vetoed:  # nothing was shown: the refusal is the streamed answer
             yield answer.text
     else:
-        answer.text, answer.citations = checked.text, checked.citations
+        answer.citations = checked.citations
+        answer.text = allowed_contacts(checked.text, checked.citations, plan.hits, question)
     answer.total_s = time.perf_counter() - started
     yield answer
 

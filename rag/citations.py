@@ -86,8 +86,10 @@ def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> Che
     stays only if a passage supports what it adds to ``question`` (``rag.support``), and
     cites exactly the passages that do."""
     from rag.prompt import detect_language
+    from rag.text import model_view
 
-    evidence = [f"{h.title} {h.text}" for h in hits]
+    # what the model was given: a sentence instructing the assistant is no evidence
+    evidence = [model_view(f"{h.title} {h.text}") for h in hits]
     # the prompt asks for the answer in the question's language
     language = detect_language(question or CITATION.sub(" ", answer))
     same = [detect_language(e) == language for e in evidence]

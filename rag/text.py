@@ -67,6 +67,9 @@ INSTRUCTION = re.compile(
     r"|\b(?:system prompt|new task|new instructions?|you are now)\b"
     r"|\binstruksi (?:sistem|baru)\b|\bperintah baru\b"
     r"|\b(?:reply|respond|answer) only\b|\bjawab(?:lah)? (?:hanya|setiap|semua)\b"
+    r"|\b(?:balas|tulis|katakan|sebutkan)(?:lah)? (?:hanya|saja)\b"
+    r"|\b(?:reply|respond|answer|say|write|output)\b[^.!?\n]{0,30}\bonly (?:with|the)\b"
+    r"|\b(?:kunjungi|klik|buka|visit|click|open)\b[^.!?\n]{0,60}(?:https?://|www\.|\]\()"
     r"|\b(?:assistant|asisten)(?: ai)?\s*:|\b(?:catatan|pesan) untuk (?:asisten|ai)\b"
     r"|\[system\]|#+\s*instruction"
     r"|\b(?:jawaban yang benar|the (?:correct|right|true) answer)\b[^.!?\n]{0,12}:",
@@ -74,6 +77,41 @@ INSTRUCTION = re.compile(
 )
 """A sentence that speaks to the assistant instead of reporting news ("Ignore previous
 instructions ...", "Abaikan semua instruksi ...", "Catatan untuk asisten AI: ...")."""
+
+
+CONTACT = re.compile(
+    r"https?://[^\s<>\]\[()\"']+"  # a link
+    r"|\bwww\.[^\s<>\]\[()\"']+"
+    r"|\[[^\]\n]{0,80}\]\([^)\s]{1,200}\)"  # a markdown link or image: [text](target)
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # an e-mail address
+    r"|(?<![\w.,/])(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?\d{2,4}(?:[ -]\d{2,8}){1,4}"
+    r"(?![\w/]|[.,]\d)"
+)
+"""A link, a markdown link or image, an e-mail address, or something written like a phone
+number (nine digits or more in groups; :func:`contacts` counts): text an answer may show only
+when a cited passage holds it and the question asks for it."""
+
+CONTACT_LIKE = re.compile(r"https?:|www\.|\]\(|@|\+\d|\(\d")
+"""Where text may start becoming a :data:`CONTACT`: the stream holds back from here."""
+
+ASKS_CONTACT = re.compile(
+    r"\b(?:link|links|tautan|situs|website|web|laman|url|alamat|address|e-?mail|surel|"
+    r"telepon|telp|phone|nomor|kontak|contact|hubungi|reach)\b",
+    re.IGNORECASE,
+)
+"""A question that asks for a link, an address or a number to call."""
+
+
+def contacts(text: str) -> list[tuple[int, int]]:
+    """The :data:`CONTACT` spans of ``text``, closing punctuation left out (a phone-like one
+    needs nine digits or more)."""
+    out = []
+    for m in CONTACT.finditer(text):
+        found = m.group().rstrip(".,;:!?")
+        if found[0] in "+(0123456789" and sum(c.isdigit() for c in found) < 9:
+            continue
+        out.append((m.start(), m.start() + len(found)))
+    return out
 
 
 def without_instructions(text: str) -> str:
