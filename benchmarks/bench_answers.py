@@ -231,6 +231,7 @@ def run_set(
                 ok = r["refused"] if r["refuse"] else r["correct"]
                 print(
                     f"  {q['id']} {mode:6} {'OK ' if ok else 'BAD'} {r['first_s']:.1f}s "
+                    f"p={r['lacks_p'] if r['lacks_p'] is None else round(r['lacks_p'], 3)} "
                     f"{r['text'][:100]!r}",
                     flush=True,
                 )
