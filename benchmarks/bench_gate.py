@@ -86,7 +86,7 @@ def second_reading(
     from rag.answer import prepare
     from rag.eval import answer_correct
     from rag.gate.collect import read_prompt
-    from rag.gate.probe import not_found_probability
+    from rag.gate.probe import probe_signals
     from rag.llm import get_llm
     from rag.llm.hidden import LOGITS, layer_name
     from rag.prompt import NOT_FOUND
@@ -109,8 +109,7 @@ def second_reading(
         if plan.prompt is None:
             continue
         reading = read_prompt(llm, cfg, plan.prompt)
-        signals = dict(plan.signals, p_not_found=not_found_probability(reading.logits, not_found))
-        p = probe.probability(reading, signals)
+        p = probe.probability(reading, probe_signals(plan.signals, reading, not_found))
         if p is not None and p <= probe.threshold:
             won[kind] += 1
             if not lab and any(answer_correct(q, h.text) for h in plan.hits):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import ModelError
-from rag.gate.probe import Probe, not_found_probability
+from rag.gate.probe import Probe, probe_signals
 from rag.llm.base import LLM
 
 if TYPE_CHECKING:
@@ -74,8 +74,7 @@ class Gate:
         reading = llm.reading()
         if reading is None:
             return None
-        values = dict(signals, p_not_found=not_found_probability(reading.logits, self.not_found))
-        return self.probe.probability(reading, values)
+        return self.probe.probability(reading, probe_signals(signals, reading, self.not_found))
 
 
 def probe_for_model(path: Path, settings: Settings) -> Gate:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ModelError
-from rag.gate.probe import SIGNALS, not_found_probability
+from rag.gate.probe import SIGNALS, probe_signals
 
 if TYPE_CHECKING:
     import numpy as np
@@ -117,8 +117,8 @@ def collect(
                 raise ModelError("the model's reading was not captured; check the llama.cpp build")
             for n in layers:
                 out.hidden[n].append(reading.layer(n))
-            p_nf = not_found_probability(reading.logits, not_found)
-            out.signals.append([plan.signals["dense"], plan.signals["coverage"], p_nf])
+            values = probe_signals(plan.signals, reading, not_found)
+            out.signals.append([values[name] for name in SIGNALS])
             out.labels.append(int(label == "refuse"))
             out.ids.append(str(q["id"]))
         if progress is not None:

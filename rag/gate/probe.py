@@ -37,6 +37,12 @@ def not_found_probability(logits: np.ndarray | None, token: int) -> float:
     return float(np.exp(z[token]) / np.exp(z).sum())
 
 
+def probe_signals(evidence: dict[str, float], reading: Reading, not_found: int) -> dict[str, float]:
+    """The :data:`SIGNALS` of one reading: the evidence gate's (dense, coverage) and
+    P(NOT_FOUND first) from the reading's logits (``not_found``: its first token's id)."""
+    return dict(evidence, p_not_found=not_found_probability(reading.logits, not_found))
+
+
 @dataclass(frozen=True)
 class Probe:
     """``P(lacks) = sigmoid(sum_layer w_layer . h_layer + w_signals . signals + bias)``;
