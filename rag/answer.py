@@ -13,6 +13,7 @@ from rag.settings import Settings, get_settings
 from rag.types import Answer, Citation, Hit, Sources
 
 if TYPE_CHECKING:
+    from rag.guard import StreamGuard
     from rag.llm import LLM
     from rag.prompt import Prompt
 
@@ -90,6 +91,7 @@ class _Reply:
     # Asked once, at the model's first token, before any is shown: whether to refuse now.
     veto: Callable[[], bool] | None = None
     vetoed: bool = False
+    guard: StreamGuard | None = None  # what of the reply may be shown while it streams
 
     def attempt(
         self, prompt: Prompt, mode: str | None, hold_copies: bool, quiet: bool = False
@@ -102,6 +104,8 @@ class _Reply:
         from rag.prompt import NOT_FOUND
 
         raw, shown = "", 0
+        if self.guard is not None:
+            self.guard.restart()
         stream = answer_stream(self.llm, self.settings, prompt, mode=mode)
         try:
             for piece in stream:
@@ -124,7 +128,9 @@ class _Reply:
                 copying = hold_copies and restates_question(raw, self.answer.question, partial=True)
                 if quiet or copying:
                     continue
-                limit = stream_limit(raw)  # a link or a number to call waits for the check
+                # A word neither the question nor the passages hold, a link or a number to
+                # call waits for the check.
+                limit = self.guard.limit(raw) if self.guard is not None else stream_limit(raw)
                 if limit > shown:
                     if not self.shown_any:  # the first word the user sees
                         self.answer.first_token_s = time.perf_counter() - self.started
@@ -268,7 +274,7 @@ def ask_stream(
     ``history`` holds earlier turns as ``{"role", "content"}`` dicts; a follow-up question is
     rewritten against it before retrieval. ``overrides`` are settings (``k=5``, ``model=...``).
     """
-    from rag.guard import allowed_contacts
+    from rag.guard import StreamGuard, allowed_contacts
     from rag.llm import get_llm
     from rag.prompt import refusal
     from rag.retrieve import get_retriever
@@ -296,7 +302,8 @@ def ask_stream(
         return
     answer.sources = plan.hits
     yield Sources(list(plan.hits))
-    reply = _Reply(llm, settings, answer, started, veto=_probe_veto(llm, settings, plan, answer))
+    veto, guard = _probe_veto(llm, settings, plan, answer), StreamGuard(question, plan.hits)
+    reply = _Reply(llm, settings, answer, started, veto=veto, guard=guard)
     raw, checked, is_refusal = yield from reply.checked(plan.prompt, plan.hits, plan.closest)
     answer.tokens, answer.model_text = reply.tokens, raw
     if is_refusal:

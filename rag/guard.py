@@ -1,17 +1,23 @@
-"""What the user may be shown of the model's words: a link, a markdown link or image, an
-e-mail address or a phone number only when a cited passage holds it as data (not inside a
-sentence that instructs the assistant) and the question asks for one. A hostile article can
-make the model write an address; it cannot make the screen show one. While the answer
-streams, text from the first such token (or what may still become one) is held back, so the
-checked answer decides it; ordinary words stream as they come."""
+"""What the user may be shown of the model's words.
+
+While the answer streams, a word is shown only when the question or the passages as the model
+read them (instruction sentences left out) hold it, or it is a common word: from the first
+word that neither holds (a payload a hostile article asks for, a number no passage gives) the
+stream waits, and the checked answer decides. A link, a markdown link or image, an e-mail
+address or a phone number waits in every case, and stays in the answer only when a cited
+passage holds it as data and the question asks for one. A hostile article can make the model
+write a word; it cannot make the screen show one the check has not let through."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 
-from rag.text import ASKS_CONTACT, CONTACT_LIKE, contacts, model_view
+from rag.text import ASKS_CONTACT, CONTACT_LIKE, NAME, WORD_OR_NUMBER, contacts, model_view
 from rag.types import Citation, Hit
+
+SMALL_NUMBERS = 12  # a count up to this may be written out in the passage ("tiga")
 
 # The end of the text being written that may still become a contact: a word that may become a
 # link or an address, or digits that may become a phone number.
@@ -35,6 +41,68 @@ def stream_limit(raw: str) -> int:
         cut = found[0][0]
     tail = _OPEN_TAIL.search(raw[:cut])
     return tail.start() if tail else cut
+
+
+class StreamGuard:
+    """How much of the model's text the user may see while it streams, for one question and
+    the passages the model was given."""
+
+    def __init__(self, question: str, hits: Sequence[Hit]) -> None:
+        from rag.analyzer import get_analyzer, stop_words
+        from rag.prompt import detect_language
+        from rag.support import META_WORDS, numbers
+
+        evidence = " ".join(model_view(h.title) + " " + model_view(h.text) for h in hits)
+        source = f"{question} {evidence}"
+        self._analyzer = get_analyzer()
+        self._common = stop_words() | set(META_WORDS.split())
+        self._words = {w.lower() for w in WORD_OR_NUMBER.findall(source)}
+        self._stems = set(self._analyzer.tokens(source))
+        self._numbers = numbers(source)
+        self._sorted = sorted(self._words | self._common)
+        self._passages = len(hits)
+        # Words cannot be compared across languages: only names and numbers are checked.
+        self._across = bool(hits) and detect_language(question) != detect_language(evidence)
+        self._checked = 0  # the text before this offset is known to be shown
+
+    def restart(self) -> None:
+        """Forget the text checked so far: the model starts a new reply."""
+        self._checked = 0
+
+    def limit(self, raw: str) -> int:
+        """How much of ``raw`` (the model's text so far, a reply that only grows until
+        :meth:`restart`) may be shown now."""
+        from rag.support import numbers
+
+        cut = stream_limit(raw)
+        for match in WORD_OR_NUMBER.finditer(raw, self._checked, cut):
+            word = match.group()
+            if match.end() >= len(raw.rstrip(".,/-:")):  # it may go on ("9." -> "9.660")
+                return match.start() if not self._may_become(word.lower()) else cut
+            if not self._known(word, raw, match.start(), numbers):
+                return match.start()
+            self._checked = match.end()
+        return cut
+
+    def _known(self, word: str, raw: str, at: int, numbers: Callable[[str], set[str]]) -> bool:
+        lower = word.lower()
+        if word[0].isdigit():
+            if raw[at - 1 : at] == "[" and word.isdigit():  # a citation marker [n]
+                return int(word) <= self._passages
+            found = numbers(word)
+            return found <= self._numbers or all(int(n) <= SMALL_NUMBERS for n in found)
+        if lower in self._words or lower in self._common:
+            return True
+        if self._across and not NAME.fullmatch(word):
+            return True
+        return bool(stems := self._analyzer.tokens(lower)) and set(stems) <= self._stems
+
+    def _may_become(self, prefix: str) -> bool:
+        if prefix[0].isdigit():  # a number the passages may go on to give
+            digits = re.sub(r"\D", "", prefix).lstrip("0")
+            return not digits or any(n.startswith(digits) for n in self._numbers)
+        i = bisect_left(self._sorted, prefix)
+        return i < len(self._sorted) and self._sorted[i].startswith(prefix)
 
 
 def allowed_contacts(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ class IngestSummary:
     new_chunks: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    instructing: list[str] = field(default_factory=list)  # ids of documents read that instruct
 
     @property
     def chunks_per_s(self) -> float:
@@ -48,12 +49,19 @@ class IngestSummary:
 
     def line(self) -> str:
         """A one-line human summary."""
-        return (
+        line = (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.removed} removed; {self.documents} documents, {self.chunks} chunks "
             f"({self.new_chunks} new) in {self.seconds:.1f} s, "
             f"{self.chunks_per_s:.1f} chunks/s"
         )
+        if self.instructing:
+            few = ", ".join(self.instructing[:3]) + (", ..." if len(self.instructing) > 3 else "")
+            line += (
+                f"; {len(self.instructing)} carry sentences that instruct the assistant ({few}):"
+                " kept, shown in the sources, never used as evidence"
+            )
+        return line
 
 
 def _by_content(docs: list) -> dict[str, list]:
@@ -112,6 +120,7 @@ def plan(
     Returns what changes and the stored contents whose text is replaced (only spacing
     changed: the cleaning rejoins split decimals), whose chunks are made anew."""
     from rag.store.base import DocInfo
+    from rag.text import instruction_sentences
 
     summary = IngestSummary()
     seen = set()
@@ -131,6 +140,9 @@ def plan(
             summary.updated += 1
         else:
             summary.unchanged += 1
+        instructions = len(instruction_sentences(doc.title)) + len(instruction_sentences(doc.text))
+        if instructions:
+            summary.instructing.append(doc.id)
         current[doc.id] = DocInfo(
             id=doc.id,
             title=doc.title,
@@ -138,6 +150,7 @@ def plan(
             date=doc.date,
             url=doc.url,
             path=_shown_path(doc.path),
+            instructions=instructions,
         )
         texts.setdefault(doc.content_hash, doc.text)
     if prune:
@@ -158,7 +171,7 @@ def _shown_path(path: str | None) -> str | None:
 
 def _described(docs: dict) -> dict[str, tuple]:
     """What the manifest says of each document, less where it was read from."""
-    return {k: (d.hash, d.title, d.date, d.url) for k, d in docs.items()}
+    return {k: (d.hash, d.title, d.date, d.url, d.instructions) for k, d in docs.items()}
 
 
 def remove(ids: Iterable[str], settings: Settings) -> IngestSummary:

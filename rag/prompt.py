@@ -96,8 +96,8 @@ def passage_label(n: int) -> str:
 def passage_body(hit: Hit) -> str:
     """What follows a passage's label: ``" (title) text"`` (the same for every number, so a
     stored state of it serves wherever the passage ranks)."""
-    title = f" ({hit.title})" if hit.title else ""
-    return f"{defang(title)} {model_view(hit.text)}"
+    title = model_view(hit.title)  # a title that instructs the assistant is left out too
+    return f"{f' ({title})' if title else ''} {model_view(hit.text)}"
 
 
 def format_passage(n: int, hit: Hit) -> str:

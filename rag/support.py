@@ -20,7 +20,7 @@ from rag.analyzer import get_analyzer
 from rag.text import NAME, NUMBER, WORD
 
 # Passages write small numbers out ("tiga danau"); the model often answers in digits.
-_NUMBER_WORDS = {
+NUMBER_WORDS = {
     w: str(n)
     for n, words in enumerate(
         [
@@ -42,7 +42,7 @@ _NUMBER_WORDS = {
     for w in words.split()
 }
 # Words that talk about the answer instead of saying something (both languages).
-_META_WORDS = (
+META_WORDS = (
     "passage passages stated states mentioned mention mentions article articles text source "
     "sources information according answer answers given provided based context question "
     "sentence sentences relevant found cited citation citations refer refers described says "
@@ -73,7 +73,7 @@ WORD_SHARE = 0.5  # share of a claim's content words its passage must hold
 
 @lru_cache(maxsize=1)
 def _meta_terms() -> frozenset[str]:
-    return frozenset(get_analyzer().tokens(_META_WORDS))
+    return frozenset(get_analyzer().tokens(META_WORDS))
 
 
 def numbers(text: str) -> set[str]:
@@ -150,7 +150,7 @@ def _parsed(evidence: str) -> tuple[frozenset[str], frozenset[str], frozenset[st
     """The numbers (written-out ones too), lower-cased words and analyzer terms of
     ``evidence``: each passage and sentence is checked against many claims."""
     words = _words(evidence)
-    spelled = {_NUMBER_WORDS[w] for w in words & _NUMBER_WORDS.keys()}
+    spelled = {NUMBER_WORDS[w] for w in words & NUMBER_WORDS.keys()}
     terms = get_analyzer().tokens(evidence)
     return frozenset(numbers(evidence) | spelled), frozenset(words), frozenset(terms)
 

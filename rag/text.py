@@ -55,28 +55,69 @@ CHAT_CONTROL = re.compile(
 the control token itself, so an article could open a system turn of its own."""
 
 
-def defang(text: str) -> str:
-    """``text`` with every chat-template control token taken out: article text (and questions)
-    reach the model as data, never as turn markers (prompt injection, OWASP LLM01)."""
-    return CHAT_CONTROL.sub(" ", text) if "<" in text or "[" in text else text
+def defang(text: str, sep: str = " ") -> str:
+    """``text`` with every chat-template control token replaced by ``sep``: article text (and
+    questions) reach the model as data, never as turn markers (prompt injection, OWASP LLM01)."""
+    return CHAT_CONTROL.sub(sep, text) if "<" in text or "[" in text else text
 
 
-INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|the above)\b"
-    r"|\b(?:abaikan|lupakan)\b[^.!?\n]{0,40}\b(?:instruksi|perintah|aturan|artikel ini)\b"
-    r"|\b(?:system prompt|new task|new instructions?|you are now)\b"
-    r"|\binstruksi (?:sistem|baru)\b|\bperintah baru\b"
-    r"|\b(?:reply|respond|answer) only\b|\bjawab(?:lah)? (?:hanya|setiap|semua)\b"
-    r"|\b(?:balas|tulis|katakan|sebutkan)(?:lah)? (?:hanya|saja)\b"
-    r"|\b(?:reply|respond|answer|say|write|output)\b[^.!?\n]{0,30}\bonly (?:with|the)\b"
-    r"|\b(?:kunjungi|klik|buka|visit|click|open)\b[^.!?\n]{0,60}(?:https?://|www\.|\]\()"
-    r"|\b(?:assistant|asisten)(?: ai)?\s*:|\b(?:catatan|pesan) untuk (?:asisten|ai)\b"
-    r"|\[system\]|#+\s*instruction"
-    r"|\b(?:jawaban yang benar|the (?:correct|right|true) answer)\b[^.!?\n]{0,12}:",
-    re.IGNORECASE,
+# Who an instruction addresses: the assistant, a model, an automated reader.
+_MACHINE = (
+    r"(?:the )?(?:ai|a\.i\.|assistants?|asisten(?: ai| virtual)?|chatbots?|bots?|llms?|gpt|"
+    r"(?:large )?language models?|model (?:bahasa|ai)|ai (?:models?|systems?)|"
+    r"sistem (?:ai|otomatis)|"
+    r"automated (?:systems?|readers?|tools?)|mesin(?: penjawab)?|crawlers?|summari[sz]ers?)"
 )
+# What it tells it to do.
+_TELL = (
+    r"(?:report|say|state|tell|answer|reply|respond|include|add|write|mention|print|output|"
+    r"append|insert|show|display|use|menyebut\w*|mengatakan|menjawab|menulis(?:kan)?|"
+    r"menambahkan|menyertakan|melaporkan|menyampaikan|mencantumkan|menampilkan|memakai|"
+    r"menggunakan)"
+)
+_INSTRUCTION_PARTS = (
+    # "ignore the previous instructions", "abaikan semua instruksi sebelumnya"
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules"
+    r"|guidelines|the above|everything)\b",
+    r"\b(?:abaikan|lupakan|kesampingkan)\b[^.!?\n]{0,40}\b(?:instruksi|perintah|aturan|"
+    r"pedoman|artikel ini|di atas|semua(?:nya)?)\b",
+    r"\b(?:system prompt|new task|new instructions?|you are now|from now on|mulai sekarang|"
+    r"instruksi (?:sistem|baru)|perintah baru)\b",
+    # "reply only with ...", "jawab hanya ...", "balas saja dengan ..."
+    r"\b(?:reply|respond|answer) only (?:with|in|using|the)\b",
+    r"\bjawab(?:lah)? (?:hanya|setiap|semua|saja)\b",
+    r"\b(?:balas|tulis|katakan|sebutkan|jawab)(?:lah|kan)? (?:hanya|saja)\b",
+    r"\b(?:reply|respond|answer|say|write|output)\b[^.!?\n]{0,30}\bonly (?:with|the)\b",
+    # a link to visit, a markdown link or image to add
+    r"\b(?:kunjungi|klik|buka|visit|click|open)\b[^.!?\n]{0,60}(?:https?://|www\.|\]\()",
+    r"!\[[^\]\n]*\]\(",
+    # speaking to the machine: "Catatan untuk asisten AI:", "Dear AI assistant", "Note to LLMs"
+    rf"\b(?:notes?|messages?|instructions?|reminders?|corrections?|catatan|pesan|instruksi|"
+    rf"pengingat|koreksi|perhatian)\b(?: \w+){{0,3}} (?:to|for|untuk|bagi|kepada) {_MACHINE}\b",
+    rf"\b(?:dear|hello|hi|hey|attention|halo|hai|yth\.?) {_MACHINE}\b",
+    rf"\b(?:kepada|untuk|to|for) {_MACHINE}\s*[:,]",
+    rf"\b{_MACHINE}\b(?: \w+){{0,3}} (?:must|should|shall|are (?:asked|required|told) to|"
+    rf"is (?:asked|required|told) to|harus|wajib|perlu|diminta|diharapkan|hendaknya)\b"
+    rf"(?: (?:always|selalu|untuk|to))? {_TELL}\b",
+    r"\bif you are (?:an? )?(?:ai|assistant|language model|chatbot)\b",
+    r"\b(?:jika|bila|apabila|kalau) (?:anda|kamu) (?:adalah )?(?:sebuah )?(?:ai|asisten|model)\b",
+    # "if asked about ..., say ...": a rule for later answers, not news
+    r"\b(?:if|whenever) (?:you are |you're )?asked\b",
+    r"\b(?:jika|bila|apabila|kalau) ditanya(?:kan)?\b",
+    r"\b(?:in|to) (?:every|each|all|any|your) (?:answers?|responses?|replies|summar(?:y|ies))\b",
+    r"\b(?:di|dalam|pada|ke) (?:setiap|tiap|semua) "
+    r"(?:jawaban|respons|balasan|ringkasan|rangkuman)\b",
+    r"\b(?:jawaban|respons|balasan|ringkasan)(?:mu| anda| kamu)\b",
+    r"\byour (?:answer|response|reply|summary)\b",
+    # a fake turn or role: "Assistant: ...", "[system]", "### Instruction"
+    r"\b(?:assistant|asisten|user|pengguna|human|system|sistem)(?: ai)?\s*:(?!\s*\d)",
+    r"\[system\]|#+\s*instruction|<!--",
+    r"\b(?:jawaban yang benar|the (?:correct|right|true) answer)\b[^.!?\n]{0,12}:",
+)
+INSTRUCTION = re.compile("|".join(_INSTRUCTION_PARTS), re.IGNORECASE)
 """A sentence that speaks to the assistant instead of reporting news ("Ignore previous
-instructions ...", "Abaikan semua instruksi ...", "Catatan untuk asisten AI: ...")."""
+instructions ...", "Abaikan semua instruksi ...", "Catatan untuk asisten AI: ...", "Dear AI
+assistant, kindly ...", "Jika ditanya tentang ..., sebutkan ...", a fake "Assistant:" turn)."""
 
 
 CONTACT = re.compile(
@@ -91,7 +132,7 @@ CONTACT = re.compile(
 number (nine digits or more in groups; :func:`contacts` counts): text an answer may show only
 when a cited passage holds it and the question asks for it."""
 
-CONTACT_LIKE = re.compile(r"https?:|www\.|\]\(|@|\+\d|\(\d")
+CONTACT_LIKE = re.compile(r"https?:|www\.|\]\(|@")
 """Where text may start becoming a :data:`CONTACT`: the stream holds back from here."""
 
 ASKS_CONTACT = re.compile(
@@ -114,16 +155,44 @@ def contacts(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def without_instructions(text: str) -> str:
-    """``text`` without its sentences that give the assistant instructions: an article is data,
-    and a small model may obey a sentence that tells it what to answer."""
-    if not INSTRUCTION.search(text):
-        return text
-    kept = [s for s in PASSAGE_SENTENCE_BREAK.split(text) if not INSTRUCTION.search(s)]
-    return " ".join(kept)
+_CLOSING = re.compile(r"<\|(?:im_end|eot_id|end)\|>|</|\[/|<end_of_turn>")
+"""A control token that closes a turn (what follows it is no longer the fake turn)."""
+
+
+def _marked(match: re.Match[str]) -> str:
+    return "\n" if _CLOSING.match(match.group()) else "\n\x00"
+
+
+def _sentences(text: str) -> list[tuple[str, bool]]:
+    """``text``'s sentences, each with whether it instructs the assistant: it matches
+    :data:`INSTRUCTION`, or it follows a control token that opens a turn (a fake turn's text)."""
+    marked = CHAT_CONTROL.sub(_marked, text) if "<" in text or "[" in text else text
+    out = []
+    for sentence in PASSAGE_SENTENCE_BREAK.split(marked):
+        clean = sentence.replace("\x00", "").strip()
+        if clean:
+            out.append((clean, "\x00" in sentence or bool(INSTRUCTION.search(clean))))
+    return out
+
+
+def _may_instruct(text: str) -> bool:
+    if INSTRUCTION.search(text):
+        return True
+    return ("<" in text or "[" in text) and bool(CHAT_CONTROL.search(text))
+
+
+def instruction_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` that instruct the assistant (:func:`_sentences`): kept in the
+    document and its sources, never given to the model as evidence."""
+    if not _may_instruct(text):
+        return []
+    return [sentence for sentence, instructs in _sentences(text) if instructs]
 
 
 def model_view(text: str) -> str:
-    """Article text as the model reads it: control tokens out (:func:`defang`), then the
-    sentences that instruct the assistant (:func:`without_instructions`)."""
-    return without_instructions(defang(text))
+    """Article text as the model reads it: without the sentences that instruct the assistant
+    and without control tokens (an article is data, and a small model may obey a sentence
+    that tells it what to answer)."""
+    if not _may_instruct(text):
+        return text
+    return " ".join(sentence for sentence, instructs in _sentences(text) if not instructs)

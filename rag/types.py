@@ -28,6 +28,14 @@ class Hit:
     bm25_score: float | None = None
     page: int | None = None  # the page (from 1) of a paged document (a PDF), else None
 
+    @property
+    def instructions(self) -> list[str]:
+        """The sentences of its title and text that speak to the assistant: shown with the
+        passage, never given to the model (:func:`rag.text.instruction_sentences`)."""
+        from rag.text import instruction_sentences
+
+        return instruction_sentences(self.title) + instruction_sentences(self.text)
+
 
 @dataclass
 class Citation:

@@ -90,8 +90,8 @@ def test_sentences_that_instruct_the_assistant_do_not_reach_it(order: str) -> No
 
 
 def test_no_sentence_of_the_seed_articles_reads_as_an_instruction() -> None:
-    from rag.text import without_instructions
+    from rag.text import model_view
 
     for path in sorted(Path(__file__).resolve().parents[1].joinpath("seeds").iterdir()):
         body = path.read_text(encoding="utf-8")
-        assert without_instructions(body) == body
+        assert model_view(body) == body

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -21,6 +21,9 @@ from rag.library import Library
 from ui.render import note_html, status_html
 from ui.texts import texts
 from ui.uploads import UPLOAD_SUFFIXES, discard_unused, first_problem, store_uploads, upload_dir
+
+if TYPE_CHECKING:
+    from rag.store.base import DocInfo
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ class ArticlesTab:
 
     @staticmethod
     def _headers(t: dict[str, str]) -> list[str]:
-        return [t["col_title"], t["col_date"], t["col_chunks"], t["col_id"]]
+        return [t["col_title"], t["col_date"], t["col_chunks"], t["col_id"], t["col_note"]]
 
     def wire(self, lang: gr.Radio, outputs: list[Any], views: Callable[[str], Updates]) -> None:
         """Connect the tab's events. ``views(lang)`` renders ``outputs`` (this tab's table,
@@ -139,12 +142,14 @@ class ArticlesTab:
         t = texts(lang)
         index, error = self.library.snapshot()
         docs = index.documents() if index is not None else []
-        rows = [[d.title, d.date or "", d.chunks, d.id] for d in docs]
+        rows = [[d.title, d.date or "", d.chunks, d.id, _note(d, t)] for d in docs]
         headers = self._headers(t)
         if error and not self.library.has_index:
             note = t["no_index"]
         else:
             note = error or t["docs_count"].format(n=len(docs))
+            if not error and (flagged := sum(d.instructions > 0 for d in docs)):
+                note += t["docs_instructing"].format(n=flagged)
         choices = [(f"{d.title} — {d.id}", d.id) for d in docs]
         return (
             gr.Dataframe(value=pd.DataFrame(rows, columns=headers), headers=headers),
@@ -274,6 +279,11 @@ class ArticlesTab:
             log.warning("could not delete the uploaded copies of %s", ids, exc_info=True)
         message = t["removed"].format(n=summary.removed)
         return status_html(message, True), *self._views(lang)
+
+
+def _note(doc: DocInfo, t: dict[str, str]) -> str:
+    """The table's note on ``doc``: whether it carries sentences that speak to the assistant."""
+    return t["instructs"].format(n=doc.instructions) if doc.instructions else ""
 
 
 def _reporter(progress: gr.Progress, t: dict[str, str]) -> Callable[[int, int, str], None]:

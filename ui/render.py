@@ -181,6 +181,11 @@ def render_source(
         if url
         else ""
     )
+    flag = (
+        f'<p class="rag-src-flag">{esc(t["instructs"].format(n=len(hit.instructions)))}</p>'
+        if hit.instructions
+        else ""
+    )
     page = (
         f'<span class="rag-src-page">{esc(t["page"].format(n=hit.page))}</span>' if hit.page else ""
     )
@@ -189,7 +194,7 @@ def render_source(
         f'<div class="rag-src-head"><span class="rag-src-n">[{n}]</span>'
         f'<span class="rag-src-title">{esc(hit.title or hit.doc_id)}</span>{page}'
         f'<span class="rag-src-date">{esc(hit.date or t["no_date"])}</span>{link}</div>'
-        f"{render_passage(hit, cites, doc_text)}</li>"
+        f"{render_passage(hit, cites, doc_text)}{flag}</li>"
     )
 
 

@@ -98,4 +98,5 @@ def docs(ctx: click.Context, index_dir: Path | None) -> None:
 
     settings = settings_of(ctx, index_dir=index_dir)
     for d in get_index(settings).documents():
-        click.echo(f"{d.id}\t{d.date or '-'}\t{d.chunks} chunks\t{d.title}")
+        note = f"\t! {d.instructions} sentence(s) instruct the assistant" if d.instructions else ""
+        click.echo(f"{d.id}\t{d.date or '-'}\t{d.chunks} chunks\t{d.title}{note}")

@@ -37,6 +37,9 @@ class DocInfo:
     date: str | None = None
     url: str | None = None
     path: str | None = None
+    # Sentences of its title and text that instruct the assistant (rag.text.instruction_sentences):
+    # kept and shown, never given to the model as evidence.
+    instructions: int = 0
 
 
 @dataclass

@@ -13,6 +13,7 @@ chunk length) for BM25, ``rag_stats`` (chunk and token counts, for BM25's averag
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -76,14 +77,16 @@ MIGRATIONS: list[str] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-DOC_COLUMNS = "d.id, d.title, d.hash, d.chunks, d.date, d.url, d.path"  # of rag_documents d
+DOC_COLUMNS = "d.id, d.title, d.hash, d.chunks, d.date, d.url, d.path, d.meta"  # of rag_documents d
 
 
 def doc_info(row: Sequence[Any]) -> DocInfo:
     """A DocInfo from the columns :data:`DOC_COLUMNS`."""
+    meta = row[7] if isinstance(row[7], dict) else json.loads(row[7] or "{}")
     return DocInfo(
-        id=row[0], title=row[1], hash=row[2], chunks=row[3], date=row[4], url=row[5], path=row[6]
-    )
+        id=row[0], title=row[1], hash=row[2], chunks=row[3], date=row[4], url=row[5], path=row[6],
+        instructions=int(meta.get("instructions", 0)),
+    )  # fmt: skip
 
 
 def read_layout(conn: psycopg.Connection) -> dict[str, Any] | None:

@@ -157,14 +157,15 @@ class PgWriter:
     def upsert_documents(self, docs: Iterable[DocInfo]) -> None:
         """Insert or update ``docs`` (their content must be stored by the end)."""
         sql = (
-            "INSERT INTO rag_documents (id, title, hash, chunks, date, url, path) "
-            "VALUES (%(id)s, %(title)s, %(hash)s, %(chunks)s, %(date)s, %(url)s, %(path)s) "
-            "ON CONFLICT (id) DO UPDATE SET title = excluded.title, hash = excluded.hash, "
-            "chunks = excluded.chunks, date = excluded.date, url = excluded.url, "
-            "path = excluded.path"
+            "INSERT INTO rag_documents (id, title, hash, chunks, date, url, path, meta) "
+            "VALUES (%(id)s, %(title)s, %(hash)s, %(chunks)s, %(date)s, %(url)s, %(path)s, "
+            "%(meta)s) ON CONFLICT (id) DO UPDATE SET title = excluded.title, "
+            "hash = excluded.hash, chunks = excluded.chunks, date = excluded.date, "
+            "url = excluded.url, path = excluded.path, meta = excluded.meta"
         )
+        rows = [{**asdict(d), "meta": json.dumps(_doc_meta(d))} for d in docs]
         with self.conn.cursor() as cur:
-            cur.executemany(sql, [asdict(d) for d in docs])
+            cur.executemany(sql, rows)
 
     def delete_documents(self, ids: Iterable[str]) -> None:
         """Drop documents by id (their content goes with :meth:`drop_unused_contents`)."""
@@ -354,3 +355,8 @@ def export_data(conn: psycopg.Connection, layout: dict[str, Any] | None) -> Inde
         texts=texts,
         vectors=np.stack(vectors) if vectors else np.zeros((0, dim), np.float32),
     )
+
+
+def _doc_meta(doc: DocInfo) -> dict[str, Any]:
+    """What ``rag_documents.meta`` keeps of ``doc`` (what has no column of its own)."""
+    return {"instructions": doc.instructions} if doc.instructions else {}
