@@ -96,6 +96,10 @@ _INSTRUCTION_PARTS = (
     rf"pengingat|koreksi|perhatian)\b(?: \w+){{0,3}} (?:to|for|untuk|bagi|kepada) {_MACHINE}\b",
     rf"\b(?:dear|hello|hi|hey|attention|halo|hai|yth\.?) {_MACHINE}\b",
     rf"\b(?:kepada|untuk|to|for) {_MACHINE}\s*[:,]",
+    # a request made to it: "Kami mohon kepada asisten AI agar ...", "we kindly ask the AI to"
+    rf"\b(?:mohon|memohon|meminta|minta|harap|tolong|please|kindly|ask|request|urge)\b"
+    rf"[^.!?\n]{{0,30}}\b{_MACHINE}\b",
+    rf"\b{_MACHINE}\b[^.!?\n]{{0,30}}\b(?:agar|supaya|hendaknya|diminta|dimohon)\b",
     rf"\b{_MACHINE}\b(?: \w+){{0,3}} (?:must|should|shall|are (?:asked|required|told) to|"
     rf"is (?:asked|required|told) to|harus|wajib|perlu|diminta|diharapkan|hendaknya)\b"
     rf"(?: (?:always|selalu|untuk|to))? {_TELL}\b",
@@ -156,22 +160,37 @@ def contacts(text: str) -> list[tuple[int, int]]:
 
 
 _CLOSING = re.compile(r"<\|(?:im_end|eot_id|end)\|>|</|\[/|<end_of_turn>")
-"""A control token that closes a turn (what follows it is no longer the fake turn)."""
+"""A control token that closes a turn."""
+
+_ROLE = re.compile(r"\s*(system|assistant|user|human|model|bot)\b[ \t]*\n?", re.IGNORECASE)
+"""The role a turn marker opens, written right after it ("<|im_start|>system")."""
 
 
-def _marked(match: re.Match[str]) -> str:
-    return "\n" if _CLOSING.match(match.group()) else "\n\x00"
+def _turns(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut at its control tokens: each piece with whether a fake turn holds it (one
+    opened by a marker, other than a user's, and not yet closed)."""
+    out, at, fake = [], 0, False
+    for match in CHAT_CONTROL.finditer(text):
+        out.append((text[at : match.start()], fake))
+        at = match.end()
+        fake = False
+        if not _CLOSING.match(match.group()):
+            role = _ROLE.match(text, at)
+            fake = not (role and role.group(1).lower() in ("user", "human"))
+            at = role.end() if role else at  # the role's name is no sentence
+    out.append((text[at:], fake))
+    return out
 
 
 def _sentences(text: str) -> list[tuple[str, bool]]:
     """``text``'s sentences, each with whether it instructs the assistant: it matches
-    :data:`INSTRUCTION`, or it follows a control token that opens a turn (a fake turn's text)."""
-    marked = CHAT_CONTROL.sub(_marked, text) if "<" in text or "[" in text else text
+    :data:`INSTRUCTION`, or a fake turn (:func:`_turns`) holds it."""
+    pieces = _turns(text) if "<" in text or "[" in text else [(text, False)]
     out = []
-    for sentence in PASSAGE_SENTENCE_BREAK.split(marked):
-        clean = sentence.replace("\x00", "").strip()
-        if clean:
-            out.append((clean, "\x00" in sentence or bool(INSTRUCTION.search(clean))))
+    for piece, fake in pieces:
+        for sentence in PASSAGE_SENTENCE_BREAK.split(piece):
+            if clean := sentence.strip():
+                out.append((clean, fake or bool(INSTRUCTION.search(clean))))
     return out
 
 

@@ -11,7 +11,7 @@ import pytest
 import rag.llm
 from rag import ask_stream
 from rag.answer import Answer
-from rag.guard import allowed_contacts, stream_limit
+from rag.guard import StreamGuard, allowed_contacts, stream_limit
 from rag.ingest import ingest
 from rag.settings import get_settings
 from rag.text import contacts, model_view
@@ -101,7 +101,70 @@ def test_an_injected_reply_never_reaches_the_screen(
     shown = "".join(e for e in events if isinstance(e, str))
     answer = events[-1]
     assert isinstance(answer, Answer)
-    assert "contoh-jahat" not in shown and "http" not in shown
+    assert "contoh-jahat" not in shown and "http" not in shown and "DIRETAS" not in shown
     assert "contoh-jahat" not in answer.text and "DIRETAS" not in answer.text
     prompt = llm.prompts[0][1]["content"]
     assert "contoh-jahat" not in prompt and "Balas hanya" not in prompt  # not given to the model
+
+
+def test_ingest_marks_the_document_that_instructs_the_assistant(hostile_index: Path) -> None:
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+    from rag.retrieve import get_index
+
+    docs = get_index(get_settings(index_dir=hostile_index)).documents()
+    assert {d.id: d.instructions for d in docs} == {"hostile": 3, "plain": 0}
+    listed = CliRunner().invoke(cli, ["docs", "--index", str(hostile_index)]).output
+    (line,) = [x for x in listed.splitlines() if x.startswith("hostile")]
+    assert "3 sentence(s) instruct the assistant" in line
+    assert "instruct" not in next(x for x in listed.splitlines() if x.startswith("plain"))
+
+
+PASSAGES = [Hit("a#0", "a", PLAIN, 0, len(PLAIN), 1.0, title="Jembatan Cikapundung")]
+
+
+@pytest.mark.parametrize(
+    ("question", "raw", "held"),
+    [
+        # words of the passages, the question or common words stream as they come
+        ("Berapa biaya proyek jembatan?", "Biaya proyek itu Rp 45 miliar [1].", None),
+        ("Kapan jembatan Cikapundung selesai?", "Jembatan Cikapundung selesai pada 2026 [1].",
+         None),
+        # from the first word no passage holds, the stream waits for the check
+        ("Berapa biaya proyek jembatan?", "Biaya SISTEM DIRETAS oleh peretas [1].", "SISTEM"),
+        ("Berapa biaya proyek jembatan?", "Biayanya Rp 999 miliar [1].", "999"),
+        ("Berapa biaya proyek jembatan?", "Biaya Rp 45 miliar [7].", "7]"),
+        # across languages words are not compared, names and numbers are
+        ("How much did the Cikapundung bridge cost?", "The bridge cost Rp 45 billion [1].",
+         None),
+        ("How much did the Cikapundung bridge cost?", "The bridge cost HACKED dollars.",
+         "HACKED"),
+    ],
+)  # fmt: skip
+def test_the_stream_shows_only_words_the_question_or_passages_hold(
+    question: str, raw: str, held: str | None
+) -> None:
+    guard = StreamGuard(question, PASSAGES)
+    seen = raw[: max(guard.limit(raw[:i]) for i in range(1, len(raw) + 1))]
+    if held is None:
+        assert seen == raw
+    else:  # all before the held word is shown (a few letters of it may be), never the word
+        assert seen.startswith(raw[: raw.index(held)].rstrip()) and held not in seen
+    guard.restart()  # a new reply is checked from its start
+    assert guard.limit("Proyek") == len("Proyek")
+
+
+def test_an_ordinary_answer_streams_word_by_word(
+    hostile_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = FakeLLM(lambda m: "Menelan Rp 45 miliar dan selesai pada 2026 [1].")
+    llm.split_words = True
+    monkeypatch.setattr(rag.llm, "get_llm", lambda settings: llm)
+    events = list(
+        ask_stream("Berapa biaya proyek jembatan Cikapundung?", index_dir=hostile_index,
+                   refuse_below=0.0, min_coverage=0.0)
+    )  # fmt: skip
+    pieces = [e for e in events if isinstance(e, str)]
+    assert len(pieces) >= 6 and pieces[0].strip() == "Menelan"
+    assert "".join(pieces).strip() == events[-1].text
