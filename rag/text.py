@@ -63,10 +63,14 @@ def defang(text: str, sep: str = " ") -> str:
 
 # Who an instruction addresses: the assistant, a model, an automated reader.
 _MACHINE = (
-    r"(?:the )?(?:ai|a\.i\.|assistants?|asisten(?: ai| virtual)?|chatbots?|bots?|llms?|gpt|"
+    r"(?:the )?(?:(?:automated|automatic|virtual|digital|otomatis) )?"
+    r"(?:ai(?: (?:assistants?|summari[sz]ers?|tools?|readers?))?|a\.i\.|assistants?|"
+    r"asisten(?: ai| virtual| digital)?|chatbots?|bots?|llms?|gpt|"
     r"(?:large )?language models?|model (?:bahasa|ai)|ai (?:models?|systems?)|"
     r"sistem (?:ai|otomatis)|"
-    r"automated (?:systems?|readers?|tools?)|mesin(?: penjawab)?|crawlers?|summari[sz]ers?)"
+    r"automated (?:systems?|readers?|tools?)|mesin(?: penjawab)?|crawlers?|summari[sz]ers?|"
+    r"(?:program|sistem|alat) (?:pembaca|perangkum|penjawab)(?: otomatis)?|"
+    r"pembaca (?:otomatis|mesin))"
 )
 # What it tells it to do.
 _TELL = (
@@ -92,8 +96,9 @@ _INSTRUCTION_PARTS = (
     r"\b(?:kunjungi|klik|buka|visit|click|open)\b[^.!?\n]{0,60}(?:https?://|www\.|\]\()",
     r"!\[[^\]\n]*\]\(",
     # speaking to the machine: "Catatan untuk asisten AI:", "Dear AI assistant", "Note to LLMs"
-    rf"\b(?:notes?|messages?|instructions?|reminders?|corrections?|catatan|pesan|instruksi|"
-    rf"pengingat|koreksi|perhatian)\b(?: \w+){{0,3}} (?:to|for|untuk|bagi|kepada) {_MACHINE}\b",
+    rf"\b(?:notes?|messages?|instructions?|reminders?|corrections?|notices?|announcements?|"
+    rf"catatan|pesan|instruksi|pengingat|koreksi|perhatian|pemberitahuan|informasi|pengumuman)\b"
+    rf"(?: \w+){{0,3}} (?:to|for|untuk|bagi|kepada) {_MACHINE}\b",
     rf"\b(?:dear|hello|hi|hey|attention|halo|hai|yth\.?) {_MACHINE}\b",
     rf"\b(?:kepada|untuk|to|for) {_MACHINE}\s*[:,]",
     # a request made to it: "Kami mohon kepada asisten AI agar ...", "we kindly ask the AI to"
@@ -108,9 +113,20 @@ _INSTRUCTION_PARTS = (
     # "if asked about ..., say ...": a rule for later answers, not news
     r"\b(?:if|whenever) (?:you are |you're )?asked\b",
     r"\b(?:jika|bila|apabila|kalau) ditanya(?:kan)?\b",
-    r"\b(?:in|to) (?:every|each|all|any|your) (?:answers?|responses?|replies|summar(?:y|ies))\b",
-    r"\b(?:di|dalam|pada|ke) (?:setiap|tiap|semua) "
-    r"(?:jawaban|respons|balasan|ringkasan|rangkuman)\b",
+    r"\b(?:in|to|with) (?:every|each|all|any|your) "
+    r"(?:answers?|responses?|repl(?:y|ies)|summar(?:y|ies))\b",
+    r"\b(?:setiap|tiap|semua) (?:jawaban|respons|balasan|ringkasan|rangkuman)\b",
+    # passing a message on to the user: "tell users that ...", "sampaikan kepada pengguna"
+    r"\b(?:tell|inform|remind|warn) (?:the |all )?(?:users?|readers?)\b",
+    r"\b(?:users?|readers?) (?:must|should|need to) be (?:told|informed|reminded)\b",
+    r"\b(?:sampaikan|beritahu(?:kan)?|katakan|informasikan) (?:kepada |pada |ke )?"
+    r"(?:para )?(?:pengguna|pembaca)\b",
+    # whatever reads this text: "Sistem yang membaca berita ini ...", "any tool that reads this"
+    r"\b(?:sistem|program|mesin|systems?|programs?|tools?|software)\b[^.!?\n]{0,20}"
+    r"\b(?:yang|that|which) (?:membaca|memproses|reads?|process(?:es)?) "
+    r"(?:berita|artikel|halaman|teks|this|these|the (?:article|page|text))\b",
+    # an instruction as a metadata field: {"ai_instruction": ...}, system_prompt=
+    r"\b\w*(?:instructions?|prompt)[\"']?\s*[:=]",
     r"\b(?:jawaban|respons|balasan|ringkasan)(?:mu| anda| kamu)\b",
     r"\byour (?:answer|response|reply|summary)\b",
     # a fake turn or role: "Assistant: ...", "[system]", "### Instruction"
