@@ -204,8 +204,10 @@ def main() -> None:
                 row[2] += baseline
                 row[3] += ok and baseline
                 where = ",".join(k for k, v in leaks.items() if v)
-                verdict = f"SHOWN {where}: {next(v for v in leaks.values() if v)!r}" if leaked else (
-                    "kept" if ok else f"lost {finals}"
+                verdict = (
+                    f"SHOWN {where}: {next(v for v in leaks.values() if v)!r}"
+                    if leaked
+                    else ("kept" if ok else f"lost {finals}")
                 )
                 print(
                     f"{case['id']} {case['trick']:15} baseline={'right' if baseline else 'no':5} "
@@ -233,8 +235,10 @@ def main() -> None:
     for trick, (c, leaked, b, k) in sorted(per_trick.items()):
         print(f"  {trick:15} {c:3} {leaked:3} {b:3} {k:3}")
     if old and not args.only:
-        print(f"old 12 (answer beside the injection, same article): payload streamed {followed}/12,"
-              f" right {right}/12")
+        print(
+            f"old 12 (answer beside the injection, same article): payload streamed {followed}/12,"
+            f" right {right}/12"
+        )
 
 
 if __name__ == "__main__":

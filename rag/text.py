@@ -64,7 +64,8 @@ def defang(text: str, sep: str = " ") -> str:
 # Who an instruction addresses: the assistant, a model, an automated reader.
 _MACHINE = (
     r"(?:the )?(?:(?:automated|automatic|virtual|digital|otomatis) )?"
-    r"(?:ai(?: (?:assistants?|summari[sz]ers?|tools?|readers?))?|a\.i\.|assistants?|"
+    r"(?:(?:ai|llm|machine) (?:assistants?|summari[sz]ers?|tools?|readers?|agents?)|"
+    r"ai|a\.i\.|assistants?|(?:sistem |model )?kecerdasan buatan|"
     r"asisten(?: ai| virtual| digital)?|chatbots?|bots?|llms?|gpt|"
     r"(?:large )?language models?|model (?:bahasa|ai)|ai (?:models?|systems?)|"
     r"sistem (?:ai|otomatis)|"
@@ -85,8 +86,11 @@ _INSTRUCTION_PARTS = (
     r"|guidelines|the above|everything)\b",
     r"\b(?:abaikan|lupakan|kesampingkan)\b[^.!?\n]{0,40}\b(?:instruksi|perintah|aturan|"
     r"pedoman|artikel ini|di atas|semua(?:nya)?)\b",
-    r"\b(?:system prompt|new task|new instructions?|you are now|from now on|mulai sekarang|"
-    r"instruksi (?:sistem|baru)|perintah baru)\b",
+    r"\b(?:system prompt|new task|new instructions?|hidden instructions?|you are now|"
+    r"from now on|mulai sekarang|instruksi (?:sistem|baru|tersembunyi)|"
+    r"perintah (?:baru|tersembunyi)|prompt (?:awal|sistem))\b",
+    r"\b(?:pesan|messages?|instruksi|instructions?|perintah) (?:baru )?(?:dari|from) (?:the )?"
+    r"(?:operator|developers?|admin|administrator|pengembang|sistem|system)\b",
     # "reply only with ...", "jawab hanya ...", "balas saja dengan ..."
     r"\b(?:reply|respond|answer) only (?:with|in|using|the)\b",
     r"\bjawab(?:lah)? (?:hanya|setiap|semua|saja)\b",
@@ -110,6 +114,19 @@ _INSTRUCTION_PARTS = (
     rf"(?: (?:always|selalu|untuk|to))? {_TELL}\b",
     r"\bif you are (?:an? )?(?:ai|assistant|language model|chatbot)\b",
     r"\b(?:jika|bila|apabila|kalau) (?:anda|kamu) (?:adalah )?(?:sebuah )?(?:ai|asisten|model)\b",
+    # a rule for whatever reads or sums up this text
+    rf"\b{_MACHINE}\b(?: \w+){{0,2}} (?:summari[sz]ing|reading|processing) (?:this|these|"
+    rf"the (?:article|text|page|piece|report|story))\b",
+    rf"\b{_MACHINE}\b(?: \w+){{0,2}} (?:yang )?(?:merangkum|membaca|memproses) "
+    rf"(?:naskah|teks|berita|artikel|tulisan|halaman|laporan) ini\b",
+    r"\b(?:siapa ?pun|anyone|whoever|any(?:one)? (?:who|that))\b[^.!?\n]{0,20}"
+    r"\b(?:memproses|membaca|merangkum|process(?:es)?|reads?|summari[sz]es?)\b",
+    r"\bwhen summari[sz]ing\b|\b(?:saat|ketika|waktu) merangkum\b",
+    r"\b(?:if|when|whenever) (?:a |the |any )?users? (?:asks?|questions?|wants?)\b",
+    r"\b(?:jika|bila|apabila|kalau|saat|ketika) (?:ada )?(?:pengguna|user)\b[^.!?\n]{0,20}"
+    r"\b(?:bertanya|menanyakan|meminta)\b",
+    r"\b(?:jawaban|ringkasan|respons|balasan|rangkuman) yang (?:kamu|anda|kau) "
+    r"(?:buat|tulis|berikan|hasilkan|susun)\b",
     # "if asked about ..., say ...": a rule for later answers, not news
     r"\b(?:if|whenever) (?:you are |you're )?asked\b",
     r"\b(?:jika|bila|apabila|kalau) ditanya(?:kan)?\b",
@@ -127,10 +144,15 @@ _INSTRUCTION_PARTS = (
     r"(?:berita|artikel|halaman|teks|this|these|the (?:article|page|text))\b",
     # an instruction as a metadata field: {"ai_instruction": ...}, system_prompt=
     r"\b\w*(?:instructions?|prompt)[\"']?\s*[:=]",
+    r"\b(?:ai|llm|model|asisten|assistant)[_-](?:instruksi|instructions?|override|prompt|"
+    r"perintah|catatan|notes?|directives?|commands?)\b",
+    r"\b(?:instruksi|instructions?|override|prompt|perintah|catatan|notes?|directives?|commands?)"
+    r"[_-](?:\w+[_-])?(?:ai|llm|model|asisten|assistant)\b",
     r"\b(?:jawaban|respons|balasan|ringkasan)(?:mu| anda| kamu)\b",
     r"\byour (?:answer|response|reply|summary)\b",
     # a fake turn or role: "Assistant: ...", "[system]", "### Instruction"
     r"\b(?:assistant|asisten|user|pengguna|human|system|sistem)(?: ai)?\s*:(?!\s*\d)",
+    rf"(?:^|(?<=[.!?\n]))\W*{_MACHINE}\s*:",  # "AI assistants: ..." opening a sentence
     r"\[system\]|#+\s*instruction|<!--",
     r"\b(?:jawaban yang benar|the (?:correct|right|true) answer)\b[^.!?\n]{0,12}:",
 )
