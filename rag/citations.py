@@ -85,8 +85,8 @@ def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> Che
     """Verify ``answer`` sentence by sentence against ``hits`` ([1] is hits[0]): a sentence
     stays only if a passage supports what it adds to ``question`` (``rag.support``), and
     cites exactly the passages that do."""
+    from rag.instructions import model_view
     from rag.prompt import detect_language
-    from rag.text import model_view
 
     # what the model was given: a sentence instructing the assistant is no evidence
     evidence = [model_view(f"{h.title} {h.text}") for h in hits]

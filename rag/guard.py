@@ -14,7 +14,8 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
-from rag.text import ASKS_CONTACT, CONTACT_LIKE, NAME, WORD_OR_NUMBER, contacts, model_view
+from rag.instructions import model_view
+from rag.text import ASKS_CONTACT, CONTACT_LIKE, NAME, WORD_OR_NUMBER, contacts
 from rag.types import Citation, Hit
 
 SMALL_NUMBERS = 12  # a count up to this may be written out in the passage ("tiga")

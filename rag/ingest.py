@@ -119,8 +119,8 @@ def plan(
     changed in place; ``texts``, hash -> stored text, at least for the hashes of ``docs``).
     Returns what changes and the stored contents whose text is replaced (only spacing
     changed: the cleaning rejoins split decimals), whose chunks are made anew."""
+    from rag.instructions import instruction_sentences
     from rag.store.base import DocInfo
-    from rag.text import instruction_sentences
 
     summary = IngestSummary()
     seen = set()

@@ -9,7 +9,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from rag.text import INDONESIAN_QUESTION_WORDS, LETTERS, defang, model_view
+from rag.instructions import model_view
+from rag.text import INDONESIAN_QUESTION_WORDS, LETTERS, defang
 from rag.types import Hit, Message
 
 NOT_FOUND = "NOT_FOUND"

@@ -13,8 +13,9 @@ from rag import ask_stream
 from rag.answer import Answer
 from rag.guard import StreamGuard, allowed_contacts, stream_limit
 from rag.ingest import ingest
+from rag.instructions import model_view
 from rag.settings import get_settings
-from rag.text import contacts, model_view
+from rag.text import contacts
 from rag.types import Citation, Hit
 from tests.conftest import write_jsonl
 from tests.fakes import FakeLLM

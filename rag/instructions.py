@@ -1,0 +1,202 @@
+"""Sentences that speak to the assistant instead of reporting news, and article text as the
+model reads it without them (prompt injection, OWASP LLM01). A document keeps such sentences,
+and its sources show them; they are never given to the model nor accepted as evidence.
+
+The patterns name who is addressed (the assistant, a model, an automated reader), what it is
+told (to say, add, refuse, reveal), rules for later answers ("if asked ...", "in every
+answer"), fake turns and roles, metadata fields and pretended tool calls. They are measured on
+news sentences that must not match (none of 5,797 in the seeds, FacQA and the training twin)
+and on sets of injections written by someone who had not seen them (README)."""
+
+from __future__ import annotations
+
+import re
+
+from rag.text import CHAT_CONTROL, PASSAGE_SENTENCE_BREAK
+
+# Who an instruction addresses: the assistant, a model, an automated reader.
+_MACHINE = (
+    r"(?:the )?(?:(?:automated|automatic|virtual|digital|otomatis) )?"
+    r"(?:(?:ai|llm|machine) (?:assistants?|summari[sz]ers?|tools?|readers?|agents?)|"
+    r"ai|a\.i\.|assistants?|(?:sistem |model )?kecerdasan buatan|"
+    r"asisten(?: ai| virtual| digital)?|chatbots?|bots?|llms?|gpt|"
+    r"(?:large )?language models?|model (?:bahasa|ai)|ai (?:models?|systems?)|"
+    r"sistem (?:ai|otomatis)|"
+    r"automated (?:systems?|readers?|tools?)|mesin(?: penjawab)?|crawlers?|summari[sz]ers?|"
+    r"(?:automated )?summari[sz]ation tools?|alat peringkas(?: otomatis)?|peringkas otomatis|"
+    r"(?:program|sistem|alat) (?:pembaca|perangkum|penjawab)(?: otomatis)?|"
+    r"pembaca (?:otomatis|mesin))"
+)
+# What it tells it to do.
+_TELL = (
+    r"(?:report|say|state|tell|answer|reply|respond|include|add|write|mention|print|output|"
+    r"append|insert|show|display|use|menyebut\w*|mengatakan|menjawab|menulis(?:kan)?|"
+    r"menambahkan|menyertakan|melaporkan|menyampaikan|mencantumkan|menampilkan|memakai|"
+    r"menggunakan)"
+)
+_INSTRUCTION_PARTS = (
+    # "ignore the previous instructions", "abaikan semua instruksi sebelumnya"
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules"
+    r"|guidelines|the above|everything)\b",
+    r"\b(?:abaikan|lupakan|kesampingkan)\b[^.!?\n]{0,40}\b(?:instruksi|perintah|aturan|"
+    r"pedoman|artikel ini|di atas|semua(?:nya)?)\b",
+    r"\b(?:system prompt|new task|new instructions?|hidden instructions?|you are now|"
+    r"from now on|mulai sekarang|instruksi (?:sistem|baru|tersembunyi)|"
+    r"perintah (?:baru|tersembunyi)|prompt (?:awal|sistem))\b",
+    r"\b(?:pesan|messages?|instruksi|instructions?|perintah) (?:baru )?(?:dari|from) (?:the )?"
+    r"(?:operator|developers?|admin|administrator|pengembang|sistem|system)\b",
+    # "reply only with ...", "jawab hanya ...", "balas saja dengan ..."
+    r"\b(?:reply|respond|answer) only (?:with|in|using|the)\b",
+    r"\bjawab(?:lah)? (?:hanya|setiap|semua|saja)\b",
+    r"\b(?:balas|tulis|katakan|sebutkan|jawab)(?:lah|kan)? (?:hanya|saja)\b",
+    r"\b(?:reply|respond|answer|say|write|output)\b[^.!?\n]{0,30}\bonly (?:with|the)\b",
+    # a link to visit, a markdown link or image to add
+    r"\b(?:kunjungi|klik|buka|visit|click|open)\b[^.!?\n]{0,60}(?:https?://|www\.|\]\()",
+    r"!\[[^\]\n]*\]\(",
+    # speaking to the machine: "Catatan untuk asisten AI:", "Dear AI assistant", "Note to LLMs"
+    rf"\b(?:notes?|messages?|instructions?|reminders?|corrections?|notices?|announcements?|"
+    rf"errat(?:um|a)|catatan|pesan|instruksi|pengingat|koreksi|ralat|perhatian|pemberitahuan|"
+    rf"informasi|pengumuman)\b"
+    rf"(?: \w+){{0,3}} (?:to|for|untuk|bagi|kepada) {_MACHINE}\b",
+    rf"\b(?:dear|hello|hi|hey|attention|halo|hai|yth\.?) {_MACHINE}\b",
+    rf"\b(?:kepada|untuk|to|for) {_MACHINE}\s*[:,]",
+    # a request made to it: "Kami mohon kepada asisten AI agar ...", "we kindly ask the AI to"
+    rf"\b(?:mohon|memohon|meminta|minta|harap|tolong|please|kindly|ask|request|urge)\b"
+    rf"[^.!?\n]{{0,30}}\b{_MACHINE}\b",
+    rf"\b{_MACHINE}\b[^.!?\n]{{0,30}}\b(?:agar|supaya|hendaknya|diminta|dimohon)\b",
+    rf"\b{_MACHINE}\b(?: \w+){{0,3}} (?:must|should|shall|are (?:asked|required|told) to|"
+    rf"is (?:asked|required|told) to|harus|wajib|perlu|diminta|diharapkan|hendaknya)\b"
+    rf"(?: (?:always|selalu|untuk|to))? {_TELL}\b",
+    r"\bif you are (?:an? )?(?:ai|assistant|language model|chatbot)\b",
+    r"\b(?:jika|bila|apabila|kalau) (?:anda|kamu) (?:adalah )?(?:sebuah )?(?:ai|asisten|model)\b",
+    # a rule for whatever reads or sums up this text
+    rf"\b{_MACHINE}\b(?: \w+){{0,2}} (?:summari[sz]ing|reading|processing) (?:this|these|"
+    rf"the (?:article|text|page|piece|report|story))\b",
+    rf"\b{_MACHINE}\b(?: \w+){{0,2}} (?:yang )?(?:merangkum|membaca|memproses) "
+    rf"(?:naskah|teks|berita|artikel|tulisan|halaman|laporan) ini\b",
+    r"\b(?:siapa ?pun|anyone|whoever|any(?:one)? (?:who|that))\b[^.!?\n]{0,20}"
+    r"\b(?:memproses|membaca|merangkum|process(?:es)?|reads?|summari[sz]es?)\b",
+    r"\bwhen summari[sz]ing\b|\b(?:saat|ketika|waktu) merangkum\b",
+    r"\b(?:if|when|whenever) (?:a |the |any )?users? (?:asks?|questions?|wants?)\b",
+    r"\b(?:jika|bila|apabila|kalau|saat|ketika) (?:ada )?(?:pengguna|user)\b[^.!?\n]{0,20}"
+    r"\b(?:bertanya|menanyakan|meminta)\b",
+    r"\b(?:jawaban|ringkasan|respons|balasan|rangkuman) yang (?:kamu|anda|kau) "
+    r"(?:buat|tulis|berikan|hasilkan|susun)\b",
+    # a rule for any answer made from this text: "any response generated from this page ..."
+    r"\b(?:any|every|each|all) (?:generated )?(?:answers?|responses?|repl(?:y|ies)|"
+    r"summar(?:y|ies)|outputs?)\b[^.!?\n]{0,40}"
+    r"\b(?:generated|produced|written|based on|drawing on|from this)\b",
+    r"\b(?:setiap|tiap|semua) (?:jawaban|tanggapan|respons|balasan|ringkasan)\b[^.!?\n]{0,30}"
+    r"\b(?:dibuat|dihasilkan|ditulis|berdasarkan)\b",
+    r"\b(?:it is (?:required|mandatory|expected)|diwajibkan|diharuskan) (?:that|agar|bahwa)\b"
+    r"[^.!?\n]{0,30}\b(?:answers?|responses?|repl(?:y|ies)|summar(?:y|ies)|jawaban|tanggapan)\b",
+    r"\b(?:should|if) (?:someone|anyone|a reader|readers?|a user) (?:inquire|ask|query)s?\b",
+    r"\b(?:jika|bila|apabila|kalau) (?:ada )?(?:seseorang|orang|pembaca|siapa pun)\b"
+    r"[^.!?\n]{0,20}\b(?:bertanya|menanyakan)\b",
+    r"\b(?:questions?|inquiries|queries) (?:about|on|regarding)\b[^.!?\n]{0,40}"
+    r"\b(?:should|must) be (?:met|answered|handled)\b",
+    r"\bpertanyaan (?:tentang|mengenai|soal)\b[^.!?\n]{0,40}\b(?:hendaknya|harus|wajib|perlu) "
+    r"dijawab\b",
+    r"\b(?:whatever|regardless of) the question\b|\bapa ?pun pertanyaannya\b",
+    rf"\b{_MACHINE}\b(?: \w+){{0,3}} (?:drawing on|using|quoting|citing) (?:this|these)\b",
+    rf"\b{_MACHINE}\b(?: \w+){{0,2}} (?:yang )?(?:sedang )?(?:mengutip|membaca|memakai) "
+    rf"(?:teks|naskah|berita|artikel|tulisan|halaman)?\s?ini\b|\b(?:model|sistem|asisten) yang "
+    rf"sedang membaca\b",
+    # a pretended mode or tool call: "developer mode enabled", "mode debug", <function_call ...>
+    r"\bdebug(?: flag)?\s*[=:]|\b(?:developer|initial|hidden|original) prompt\b",
+    r"\b(?:content|safety) filters? (?:are |is )?(?:now )?(?:suspended|disabled|off|lifted)\b",
+    r"\binstruksi awal\b",
+    r"\bfilter (?:keamanan|konten)\b[^.!?\n]{0,20}\b(?:dimatikan|dinonaktifkan)\b",
+    r"<\s*/?\s*(?:function_call|tool_call|tool_use|invoke|system)\b",
+    r"\b(?:decode and (?:follow|execute|obey)|dekode dan (?:ikuti|jalankan))\b",
+    # "if asked about ..., say ...": a rule for later answers, not news
+    r"\b(?:if|whenever) (?:you are |you're )?asked\b",
+    r"\b(?:jika|bila|apabila|kalau) ditanya(?:kan)?\b",
+    r"\b(?:in|to|with) (?:every|each|all|any|your) "
+    r"(?:answers?|responses?|repl(?:y|ies)|summar(?:y|ies))\b",
+    r"\b(?:setiap|tiap|semua) (?:jawaban|respons|balasan|ringkasan|rangkuman)\b",
+    # passing a message on to the user: "tell users that ...", "sampaikan kepada pengguna"
+    r"\b(?:tell|inform|remind|warn) (?:the |all )?(?:users?|readers?)\b",
+    r"\b(?:users?|readers?) (?:must|should|need to) be (?:told|informed|reminded)\b",
+    r"\b(?:sampaikan|beritahu(?:kan)?|katakan|informasikan) (?:kepada |pada |ke )?"
+    r"(?:para )?(?:pengguna|pembaca)\b",
+    # whatever reads this text: "Sistem yang membaca berita ini ...", "any tool that reads this"
+    r"\b(?:sistem|program|mesin|systems?|programs?|tools?|software)\b[^.!?\n]{0,20}"
+    r"\b(?:yang|that|which) (?:membaca|memproses|reads?|process(?:es)?) "
+    r"(?:berita|artikel|halaman|teks|this|these|the (?:article|page|text))\b",
+    # an instruction as a metadata field: {"ai_instruction": ...}, system_prompt=
+    r"\b\w*(?:instructions?|prompt)[\"']?\s*[:=]",
+    r"\b(?:ai|llm|model|asisten|assistant)[_-](?:instruksi|instructions?|override|prompt|"
+    r"perintah|catatan|notes?|directives?|commands?)\b",
+    r"\b(?:instruksi|instructions?|override|prompt|perintah|catatan|notes?|directives?|commands?)"
+    r"[_-](?:\w+[_-])?(?:ai|llm|model|asisten|assistant)\b",
+    r"\b(?:jawaban|respons|balasan|ringkasan)(?:mu| anda| kamu)\b",
+    r"\byour (?:answer|response|reply|summary)\b",
+    # a fake turn or role: "Assistant: ...", "[system]", "### Instruction"
+    r"\b(?:assistant|asisten|user|pengguna|human|system|sistem)(?: ai)?\s*:(?!\s*\d)",
+    rf"(?:^|(?<=[.!?\n]))\W*{_MACHINE}\s*:",  # "AI assistants: ..." opening a sentence
+    r"\[system\]|#+\s*instruction|<!--",
+    r"\b(?:jawaban yang benar|the (?:correct|right|true) answer)\b[^.!?\n]{0,12}:",
+)
+INSTRUCTION = re.compile("|".join(_INSTRUCTION_PARTS), re.IGNORECASE)
+"""A sentence that speaks to the assistant instead of reporting news ("Ignore previous
+instructions ...", "Abaikan semua instruksi ...", "Catatan untuk asisten AI: ...", "Dear AI
+assistant, kindly ...", "Jika ditanya tentang ..., sebutkan ...", a fake "Assistant:" turn)."""
+
+
+_CLOSING = re.compile(r"<\|(?:im_end|eot_id|end)\|>|</|\[/|<end_of_turn>")
+"""A control token that closes a turn."""
+
+_ROLE = re.compile(r"\s*(system|assistant|user|human|model|bot)\b[ \t]*\n?", re.IGNORECASE)
+"""The role a turn marker opens, written right after it ("<|im_start|>system")."""
+
+
+def _turns(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut at its control tokens: each piece with whether a fake turn holds it (one
+    opened by a marker, other than a user's, and not yet closed)."""
+    out, at, fake = [], 0, False
+    for match in CHAT_CONTROL.finditer(text):
+        out.append((text[at : match.start()], fake))
+        at = match.end()
+        fake = False
+        if not _CLOSING.match(match.group()):
+            role = _ROLE.match(text, at)
+            fake = not (role and role.group(1).lower() in ("user", "human"))
+            at = role.end() if role else at  # the role's name is no sentence
+    out.append((text[at:], fake))
+    return out
+
+
+def _sentences(text: str) -> list[tuple[str, bool]]:
+    """``text``'s sentences, each with whether it instructs the assistant: it matches
+    :data:`INSTRUCTION`, or a fake turn (:func:`_turns`) holds it."""
+    pieces = _turns(text) if "<" in text or "[" in text else [(text, False)]
+    out = []
+    for piece, fake in pieces:
+        for sentence in PASSAGE_SENTENCE_BREAK.split(piece):
+            if clean := sentence.strip():
+                out.append((clean, fake or bool(INSTRUCTION.search(clean))))
+    return out
+
+
+def _may_instruct(text: str) -> bool:
+    if INSTRUCTION.search(text):
+        return True
+    return ("<" in text or "[" in text) and bool(CHAT_CONTROL.search(text))
+
+
+def instruction_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` that instruct the assistant (:func:`_sentences`): kept in the
+    document and its sources, never given to the model as evidence."""
+    if not _may_instruct(text):
+        return []
+    return [sentence for sentence, instructs in _sentences(text) if instructs]
+
+
+def model_view(text: str) -> str:
+    """Article text as the model reads it: without the sentences that instruct the assistant
+    and without control tokens (an article is data, and a small model may obey a sentence
+    that tells it what to answer)."""
+    if not _may_instruct(text):
+        return text
+    return " ".join(sentence for sentence, instructs in _sentences(text) if not instructs)
