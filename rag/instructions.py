@@ -16,10 +16,11 @@ from rag.text import CHAT_CONTROL, PASSAGE_SENTENCE_BREAK
 
 # Who an instruction addresses: the assistant, a model, an automated reader.
 _MACHINE = (
-    r"(?:the )?(?:(?:automated|automatic|virtual|digital|otomatis) )?"
+    r"(?:(?:the|any|all|every|each|setiap|semua|para) )?"
+    r"(?:(?:automated|automatic|virtual|digital|otomatis) )?"
     r"(?:(?:ai|llm|machine) (?:assistants?|summari[sz]ers?|tools?|readers?|agents?)|"
     r"ai|a\.i\.|assistants?|(?:sistem |model )?kecerdasan buatan|"
-    r"asisten(?: ai| virtual| digital)?|chatbots?|bots?|llms?|gpt|"
+    r"asisten(?: ai| virtual| digital)?|chatbots?|(?:reader-)?bots?(?: pembaca)?|llms?|gpt|"
     r"(?:large )?language models?|model (?:bahasa|ai)|ai (?:models?|systems?)|"
     r"sistem (?:ai|otomatis)|"
     r"automated (?:systems?|readers?|tools?)|mesin(?: penjawab)?|crawlers?|summari[sz]ers?|"
@@ -40,7 +41,7 @@ _INSTRUCTION_PARTS = (
     r"|guidelines|the above|everything)\b",
     r"\b(?:abaikan|lupakan|kesampingkan)\b[^.!?\n]{0,40}\b(?:instruksi|perintah|aturan|"
     r"pedoman|artikel ini|di atas|semua(?:nya)?)\b",
-    r"\b(?:system prompt|new task|new instructions?|hidden instructions?|you are now|"
+    r"\b(?:your system prompt|system prompt\s*:|new task|new instructions?|hidden instructions?|you are now|"
     r"from now on|mulai sekarang|instruksi (?:sistem|baru|tersembunyi)|"
     r"perintah (?:baru|tersembunyi)|prompt (?:awal|sistem))\b",
     r"\b(?:pesan|messages?|instruksi|instructions?|perintah) (?:baru )?(?:dari|from) (?:the )?"
@@ -58,10 +59,11 @@ _INSTRUCTION_PARTS = (
     rf"errat(?:um|a)|catatan|pesan|instruksi|pengingat|koreksi|ralat|perhatian|pemberitahuan|"
     rf"informasi|pengumuman)\b"
     rf"(?: \w+){{0,3}} (?:to|for|untuk|bagi|kepada) {_MACHINE}\b",
-    rf"\b(?:dear|hello|hi|hey|attention|halo|hai|yth\.?) {_MACHINE}\b",
+    rf"\b(?:dear|hello|hi|hey|attention|halo|hai|wahai|yth\.?) (?:{_MACHINE}|model|mesin)\b",
     rf"\b(?:kepada|untuk|to|for) {_MACHINE}\s*[:,]",
     # a request made to it: "Kami mohon kepada asisten AI agar ...", "we kindly ask the AI to"
-    rf"\b(?:mohon|memohon|meminta|minta|harap|tolong|please|kindly|ask|request|urge)\b"
+    rf"\b(?:mohon|memohon|meminta|minta|harap|tolong|please|kindly|"
+    rf"(?:we|i) (?:ask|request|urge))\b"
     rf"[^.!?\n]{{0,30}}\b{_MACHINE}\b",
     rf"\b{_MACHINE}\b[^.!?\n]{{0,30}}\b(?:agar|supaya|hendaknya|diminta|dimohon)\b",
     rf"\b{_MACHINE}\b(?: \w+){{0,3}} (?:must|should|shall|are (?:asked|required|told) to|"
@@ -90,7 +92,19 @@ _INSTRUCTION_PARTS = (
     r"\b(?:dibuat|dihasilkan|ditulis|berdasarkan)\b",
     r"\b(?:it is (?:required|mandatory|expected)|diwajibkan|diharuskan) (?:that|agar|bahwa)\b"
     r"[^.!?\n]{0,30}\b(?:answers?|responses?|repl(?:y|ies)|summar(?:y|ies)|jawaban|tanggapan)\b",
-    r"\b(?:should|if) (?:someone|anyone|a reader|readers?|a user) (?:inquire|ask|query)s?\b",
+    r"\b(?:should|if|when) (?:someone|anyone|a reader|readers?|a user)(?: later)? "
+    r"(?:inquire|ask|query)s?\b",
+    r"\b(?:jika|bila|apabila|kalau) (?:nanti |kelak )?ditanya(?:kan)?\b",
+    # what to do around an answer: "before answering, show ...", "whenever you finish an answer"
+    r"\b(?:sebelum|setelah|sesudah) (?:menjawab|membalas|memberi jawaban)\s*,",
+    r"\b(?:before|after) (?:answering|replying|responding)\s*,",
+    r"\bwhenever you (?:finish|start|write|give)\b|\b(?:every|each|all) subsequent "
+    r"(?:messages?|questions?|answers?|repl(?:y|ies))\b",
+    rf"\b{_MACHINE}\b(?: \w+){{0,3}} (?:are|is) expected to\b",
+    rf"\b(?:sebaiknya|hendaknya|harus|wajib|perlu) (?:di\w+) oleh {_MACHINE}\b",
+    r"\b(?:instructions?|instruksi|perintah|aturan)\b[^.!?\n]{0,30}\b(?:your operator|"
+    r"operator (?:anda|kamu)|gave you|diberikan kepada(?:mu| anda))\b",
+    rf"\b\w+\(\s*(?:{_MACHINE}|model)\s*,",  # a pretended call: jalankan_perintah(asisten, ...)
     r"\b(?:jika|bila|apabila|kalau) (?:ada )?(?:seseorang|orang|pembaca|siapa pun)\b"
     r"[^.!?\n]{0,20}\b(?:bertanya|menanyakan)\b",
     r"\b(?:questions?|inquiries|queries) (?:about|on|regarding)\b[^.!?\n]{0,40}"
