@@ -41,7 +41,8 @@ _INSTRUCTION_PARTS = (
     r"|guidelines|the above|everything)\b",
     r"\b(?:abaikan|lupakan|kesampingkan)\b[^.!?\n]{0,40}\b(?:instruksi|perintah|aturan|"
     r"pedoman|artikel ini|di atas|semua(?:nya)?)\b",
-    r"\b(?:your system prompt|system prompt\s*:|new task|new instructions?|hidden instructions?|you are now|"
+    r"\b(?:your system prompt|system prompt\s*:|new task|new instructions?|"
+    r"hidden instructions?|you are now|"
     r"from now on|mulai sekarang|instruksi (?:sistem|baru|tersembunyi)|"
     r"perintah (?:baru|tersembunyi)|prompt (?:awal|sistem))\b",
     r"\b(?:pesan|messages?|instruksi|instructions?|perintah) (?:baru )?(?:dari|from) (?:the )?"
