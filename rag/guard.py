@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from rag.instructions import model_view
 from rag.text import ASKS_CONTACT, CONTACT_LIKE, NAME, WORD_OR_NUMBER, contacts
@@ -60,6 +60,7 @@ class StreamGuard:
         self._words = {w.lower() for w in WORD_OR_NUMBER.findall(source)}
         self._stems = set(self._analyzer.tokens(source))
         self._numbers = numbers(source)
+        self._numbers_of = numbers
         self._sorted = sorted(self._words | self._common)
         self._passages = len(hits)
         # Words cannot be compared across languages: only names and numbers are checked.
@@ -73,24 +74,22 @@ class StreamGuard:
     def limit(self, raw: str) -> int:
         """How much of ``raw`` (the model's text so far, a reply that only grows until
         :meth:`restart`) may be shown now."""
-        from rag.support import numbers
-
         cut = stream_limit(raw)
         for match in WORD_OR_NUMBER.finditer(raw, self._checked, cut):
             word = match.group()
             if match.end() >= len(raw.rstrip(".,/-:")):  # it may go on ("9." -> "9.660")
                 return match.start() if not self._may_become(word.lower()) else cut
-            if not self._known(word, raw, match.start(), numbers):
+            if not self._known(word, raw, match.start()):
                 return match.start()
             self._checked = match.end()
         return cut
 
-    def _known(self, word: str, raw: str, at: int, numbers: Callable[[str], set[str]]) -> bool:
+    def _known(self, word: str, raw: str, at: int) -> bool:
         lower = word.lower()
         if word[0].isdigit():
             if raw[at - 1 : at] == "[" and word.isdigit():  # a citation marker [n]
                 return int(word) <= self._passages
-            found = numbers(word)
+            found = self._numbers_of(word)
             return found <= self._numbers or all(int(n) <= SMALL_NUMBERS for n in found)
         if lower in self._words or lower in self._common:
             return True
