@@ -86,12 +86,12 @@ class _Reply:
     settings: Settings
     answer: Answer
     started: float
+    guard: StreamGuard  # what of the reply may be shown while it streams
     tokens: int = 0
     shown_any: bool = False  # some text of this answer reached the user
     # Asked once, at the model's first token, before any is shown: whether to refuse now.
     veto: Callable[[], bool] | None = None
     vetoed: bool = False
-    guard: StreamGuard | None = None  # what of the reply may be shown while it streams
 
     def attempt(
         self, prompt: Prompt, mode: str | None, hold_copies: bool, quiet: bool = False
@@ -100,12 +100,10 @@ class _Reply:
         (raw text, characters shown)."""
         from rag.citations import restates_question
         from rag.generate import answer_stream
-        from rag.guard import stream_limit
         from rag.prompt import NOT_FOUND
 
         raw, shown = "", 0
-        if self.guard is not None:
-            self.guard.restart()
+        self.guard.restart()
         stream = answer_stream(self.llm, self.settings, prompt, mode=mode)
         try:
             for piece in stream:
@@ -130,7 +128,7 @@ class _Reply:
                     continue
                 # A word neither the question nor the passages hold, a link or a number to
                 # call waits for the check.
-                limit = self.guard.limit(raw) if self.guard is not None else stream_limit(raw)
+                limit = self.guard.limit(raw)
                 if limit > shown:
                     if not self.shown_any:  # the first word the user sees
                         self.answer.first_token_s = time.perf_counter() - self.started
@@ -303,7 +301,7 @@ def ask_stream(
     answer.sources = plan.hits
     yield Sources(list(plan.hits))
     veto, guard = _probe_veto(llm, settings, plan, answer), StreamGuard(question, plan.hits)
-    reply = _Reply(llm, settings, answer, started, veto=veto, guard=guard)
+    reply = _Reply(llm, settings, answer, started, guard, veto=veto)
     raw, checked, is_refusal = yield from reply.checked(plan.prompt, plan.hits, plan.closest)
     answer.tokens, answer.model_text = reply.tokens, raw
     if is_refusal:
