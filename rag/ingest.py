@@ -119,7 +119,7 @@ def plan(
     changed in place; ``texts``, hash -> stored text, at least for the hashes of ``docs``).
     Returns what changes and the stored contents whose text is replaced (only spacing
     changed: the cleaning rejoins split decimals), whose chunks are made anew."""
-    from rag.instructions import instruction_sentences
+    from rag.instructions import instructions_of
     from rag.store.base import DocInfo
 
     summary = IngestSummary()
@@ -140,7 +140,7 @@ def plan(
             summary.updated += 1
         else:
             summary.unchanged += 1
-        instructions = len(instruction_sentences(doc.title)) + len(instruction_sentences(doc.text))
+        instructions = len(instructions_of(doc.title, doc.text))
         if instructions:
             summary.instructing.append(doc.id)
         current[doc.id] = DocInfo(

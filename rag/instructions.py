@@ -208,6 +208,12 @@ def instruction_sentences(text: str) -> list[str]:
     return [sentence for sentence, instructs in _sentences(text) if instructs]
 
 
+def instructions_of(title: str, text: str) -> list[str]:
+    """The sentences of a document's (or a passage's) title and text that instruct the
+    assistant: what ingest counts and a source passage reports."""
+    return instruction_sentences(title) + instruction_sentences(text)
+
+
 def model_view(text: str) -> str:
     """Article text as the model reads it: without the sentences that instruct the assistant
     and without control tokens (an article is data, and a small model may obey a sentence

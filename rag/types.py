@@ -32,9 +32,9 @@ class Hit:
     def instructions(self) -> list[str]:
         """The sentences of its title and text that speak to the assistant: shown with the
         passage, never given to the model (:func:`rag.text.instruction_sentences`)."""
-        from rag.instructions import instruction_sentences
+        from rag.instructions import instructions_of
 
-        return instruction_sentences(self.title) + instruction_sentences(self.text)
+        return instructions_of(self.title, self.text)
 
 
 @dataclass
