@@ -11,6 +11,7 @@ and on sets of injections written by someone who had not seen them (README)."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rag.text import CHAT_CONTROL, PASSAGE_SENTENCE_BREAK
 
@@ -214,6 +215,7 @@ def instructions_of(title: str, text: str) -> list[str]:
     return instruction_sentences(title) + instruction_sentences(text)
 
 
+@lru_cache(maxsize=4096)  # one answer reads each passage's view five times
 def model_view(text: str) -> str:
     """Article text as the model reads it: without the sentences that instruct the assistant
     and without control tokens (an article is data, and a small model may obey a sentence
