@@ -87,7 +87,6 @@ def hostile_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-
 def _answer(
     reply: str, index: Path, monkeypatch: pytest.MonkeyPatch, history: list | None = None
 ) -> tuple[FakeLLM, list]:
