@@ -1,11 +1,12 @@
 """The first word shown, with the stream guard and without it, on the very same answers.
 
 Each question is answered once through the real ``ask_stream``. Every time the answer loop
-asks the guard how much of the model's text may be shown, this also asks the check it
-replaced (``stream_limit``: links, addresses and phone numbers only), so both are judged on
+asks the guard how much of the model's text may be shown, this also asks the checks it
+replaced: ``stream_limit`` (links, addresses and phone numbers only) and the guard before
+the rule that opens the stream only once the reply adds to the question; all are judged on
 the same tokens at the same moments: no second run, no noise between them. Prints, per set,
-first word p50/p95 from the question with the guard and with the old check, their ratio, and
-how many answers the guard held back longer (and by how much).
+first word p50/p95 from the question with each, the ratios, and how many answers the guard
+held back longer than each (and by how much).
 
     .venv/bin/python benchmarks/bench_first_word.py --set seeds=index:bench/seeds/dev.jsonl \\
         --set facqa=/tmp/idx_facqa:bench/facqa/dev.jsonl:30
@@ -32,9 +33,11 @@ class Clock:
         self.started = 0.0
         self.guard: float | None = None
         self.old: float | None = None
+        self.before: float | None = None  # the guard before the opening rule
 
     def reset(self) -> None:
         self.started, self.guard, self.old = time.perf_counter(), None, None
+        self.before = None
 
 
 def install(clock: Clock) -> None:
@@ -50,6 +53,8 @@ def install(clock: Clock) -> None:
             clock.old = now
         if clock.guard is None and raw[:new].strip():
             clock.guard = now
+        if clock.before is None and raw[: self._known_prefix(raw)].strip():
+            clock.before = now
         return new
 
     StreamGuard.limit = limit  # type: ignore[method-assign]
@@ -76,7 +81,7 @@ def main() -> None:
         qs = [q for q in load_questions(Path(questions)) if q["match"] != "refuse"]
         qs = qs[: int(n[0])] if n else qs
         settings = get_settings(index_dir=Path(index))
-        pairs: list[tuple[float, float]] = []
+        pairs: list[tuple[float, float, float]] = []
         for q in qs:
             clock.reset()
             final = None
@@ -85,20 +90,24 @@ def main() -> None:
                     final = event
             if final is None or final.refused or clock.old is None:
                 continue  # nothing was streamed: no first word to compare
-            pairs.append((clock.old, clock.guard if clock.guard is not None else final.total_s))
+            guard = clock.guard if clock.guard is not None else final.total_s
+            pairs.append((clock.old, clock.before or guard, guard))
         if not pairs:
             print(f"{name}: no streamed answers")
             continue
-        old, new = [p[0] for p in pairs], [p[1] for p in pairs]
-        later = [b - a for a, b in pairs if b - a > 0.05]
-        print(
-            f"{name}: {len(pairs)} streamed answers; first word p50 {statistics.median(old):.2f} s "
-            f"without the guard, {statistics.median(new):.2f} s with it (ratio "
-            f"{statistics.median(new) / statistics.median(old):.3f}); p95 {pct(old, 0.95):.2f} "
-            f"-> {pct(new, 0.95):.2f} s; {len(later)} held longer"
-            + (f" (by {statistics.median(later):.2f} s p50)" if later else ""),
-            flush=True,
-        )
+        new = [p[2] for p in pairs]
+        print(f"{name}: {len(pairs)} streamed answers; first word p50 / p95 with the guard "
+              f"{statistics.median(new):.2f} / {pct(new, 0.95):.2f} s")  # fmt: skip
+        for col, what in ((0, "links-only check"), (1, "guard before the opening rule")):
+            old = [p[col] for p in pairs]
+            later = [p[2] - p[col] for p in pairs if p[2] - p[col] > 0.05]
+            print(
+                f"  {what}: p50 {statistics.median(old):.2f} s (ratio "
+                f"{statistics.median(new) / statistics.median(old):.3f}), p95 "
+                f"{pct(old, 0.95):.2f} s; {len(later)} held longer by the guard"
+                + (f" (by {statistics.median(later):.2f} s p50)" if later else ""),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

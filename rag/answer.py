@@ -98,9 +98,7 @@ class _Reply:
     ) -> Generator[str, None, tuple[str, int]]:
         """Stream one model answer to ``prompt`` (``quiet``: show nothing of it); returns
         (raw text, characters shown)."""
-        from rag.citations import restates_question
         from rag.generate import answer_stream
-        from rag.prompt import NOT_FOUND
 
         raw, shown = "", 0
         self.guard.restart()
@@ -118,17 +116,11 @@ class _Reply:
                         self.answer.model_first_s = self.answer.first_token_s
                 self.tokens += 1
                 raw += piece
-                head = raw.lstrip()
-                # Hold back what could still become the NOT_FOUND sentinel, or a copy of the
-                # question (asked again below).
-                if NOT_FOUND in raw or (head and NOT_FOUND.startswith(head)):
+                if quiet:
                     continue
-                copying = hold_copies and restates_question(raw, self.answer.question, partial=True)
-                if quiet or copying:
-                    continue
-                # A word neither the question nor the passages hold, a link or a number to
-                # call waits for the check.
-                limit = self.guard.limit(raw)
+                # The sentinel, a copy of the question, a reply that adds nothing to it yet,
+                # a word no passage holds, a link or a number to call: wait for the check.
+                limit = self.guard.visible(raw, hold_copies)
                 if limit > shown:
                     if not self.shown_any:  # the first word the user sees
                         self.answer.first_token_s = time.perf_counter() - self.started

@@ -6,7 +6,12 @@ word that neither holds (a payload a hostile article asks for, a number no passa
 stream waits, and the checked answer decides. A link, a markdown link or image, an e-mail
 address or a phone number waits in every case, and stays in the answer only when a cited
 passage holds it as data and the question asks for one. A hostile article can make the model
-write a word; it cannot make the screen show one the check has not let through."""
+write a word; it cannot make the screen show one the check has not let through.
+
+Nor does the stream open before the reply adds something to the question: a word the question
+does not hold (beyond common ones) and, for "how many" and "when" questions, a number or a time.
+A reply that only restates the question, or answers an amount without one, is one the check
+refuses; held back, it is never shown and then taken back."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 
 from rag.instructions import model_view
-from rag.text import ASKS_CONTACT, CONTACT_LIKE, NAME, WORD_OR_NUMBER, contacts
+from rag.text import ASKS_CONTACT, CITATION, CONTACT_LIKE, NAME, WORD_OR_NUMBER, contacts
 from rag.types import Citation, Hit
 
 SMALL_NUMBERS = 12  # a count up to this may be written out in the passage ("tiga")
@@ -65,15 +70,51 @@ class StreamGuard:
         self._passages = len(hits)
         # Words cannot be compared across languages: only names and numbers are checked.
         self._across = bool(hits) and detect_language(question) != detect_language(evidence)
+        self._question = question
+        self._asked = {w.lower() for w in WORD_OR_NUMBER.findall(question)}
         self._checked = 0  # the text before this offset is known to be shown
+        self._opened = False  # the reply has added something to the question
 
     def restart(self) -> None:
         """Forget the text checked so far: the model starts a new reply."""
         self._checked = 0
+        self._opened = False
+
+    def visible(self, raw: str, hold_copies: bool = True) -> int:
+        """How much of ``raw`` the user may see now: nothing while it may still become the
+        NOT_FOUND sentinel or (``hold_copies``) only copies the question (it is asked again
+        then), else :meth:`limit`."""
+        from rag.citations import restates_question
+        from rag.prompt import NOT_FOUND
+
+        head = raw.lstrip()
+        if NOT_FOUND in raw or (head and NOT_FOUND.startswith(head)):
+            return 0
+        if hold_copies and restates_question(raw, self._question, partial=True):
+            return 0
+        return self.limit(raw)
 
     def limit(self, raw: str) -> int:
         """How much of ``raw`` (the model's text so far, a reply that only grows until
-        :meth:`restart`) may be shown now."""
+        :meth:`restart`) may be shown now by its words."""
+        cut = self._known_prefix(raw)
+        if not self._opened:
+            if not self._adds_to_question(raw[:cut]):
+                return 0
+            self._opened = True
+        return cut
+
+    def _adds_to_question(self, text: str) -> bool:
+        from rag.support import NUMBER_WORDS, answers_kind
+
+        text = CITATION.sub(" ", re.sub(r"[\w.,/-]+$", "", text))  # the last word may go on
+        return any(
+            w.lower() not in self._asked
+            and (w.lower() not in self._common or w.lower() in NUMBER_WORDS)  # "tiga" answers
+            for w in WORD_OR_NUMBER.findall(text)
+        ) and answers_kind(self._question, text)
+
+    def _known_prefix(self, raw: str) -> int:
         cut = stream_limit(raw)
         for match in WORD_OR_NUMBER.finditer(raw, self._checked, cut):
             word = match.group()

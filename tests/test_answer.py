@@ -248,7 +248,11 @@ def states_then_full(
     return modes
 
 
-STATES_ANSWERS = [NOT_FOUND, "Tentu, saya akan menjawab pertanyaan Anda:\n\nTentu, saya akan"]
+STATES_ANSWERS = [
+    NOT_FOUND,
+    "Tentu, saya akan menjawab pertanyaan Anda:\n\nTentu, saya akan",  # never gives a year
+    "Indonesia menjadi negara observer sejak 2015 bersama Zimbabwe [1].",  # no passage says
+]
 
 
 @pytest.mark.parametrize("states_reply", STATES_ANSWERS)
@@ -263,10 +267,11 @@ def test_a_refusal_from_stored_states_is_checked_by_a_full_reading(
     assert answer.refused is (full_reply == NOT_FOUND)
     shown = "".join(e for e in events if isinstance(e, str))
     assert NOT_FOUND not in shown
-    if states_reply == NOT_FOUND:  # nothing was shown yet: the full reading streams
+    if "2015" not in states_reply:  # nothing was shown yet: the full reading streams
         assert shown.strip() == ("" if answer.refused else full_reply)
     else:  # the states' text was shown: the full reading is not appended to it
-        assert shown.startswith("Tentu") and "2015" not in shown
+        assert shown.startswith("Indonesia menjadi negara observer sejak 2015")
+        assert "Sejak tahun" not in shown
     if not answer.refused:
         assert "2015" in answer.text
 
@@ -307,8 +312,9 @@ def test_first_token_is_the_first_word_shown_not_the_full_readings(
     monkeypatch.setattr(rag.generate, "answer_stream", answer_stream)
     answer = ask(OBSERVER, index_dir=seeds_index, answer_mode="auto")
     assert modes == [None, "full"] and "2015" in answer.text
-    assert 0 < answer.first_token_s < answer.total_s - 0.4
-    assert 0 < answer.model_first_s <= answer.first_token_s  # the states' first token
+    # the states' reply showed nothing (a year no passage holds): the first word shown is
+    # the full reading's, the model's first token the states' one
+    assert 0 < answer.model_first_s < answer.first_token_s - 0.4
 
 
 def test_an_answer_from_stored_states_citing_another_passage_than_the_closest_is_read_again(

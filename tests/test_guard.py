@@ -160,10 +160,41 @@ def test_the_stream_shows_only_words_the_question_or_passages_hold(
     seen = raw[: max(guard.limit(raw[:i]) for i in range(1, len(raw) + 1))]
     if held is None:
         assert seen == raw
-    else:  # all before the held word is shown (a few letters of it may be), never the word
-        assert seen.startswith(raw[: raw.index(held)].rstrip()) and held not in seen
+    else:  # at most what comes before the held word is shown, never the word
+        assert raw[: raw.index(held)].startswith(seen.rstrip()) and held not in seen
     guard.restart()  # a new reply is checked from its start
-    assert guard.limit("Proyek") == len("Proyek")
+    assert guard.limit("Menelan Rp 45 miliar") == len("Menelan Rp 45 miliar")
+
+
+@pytest.mark.parametrize(
+    ("question", "raw", "opens_at"),
+    [
+        # the stream opens at the first word that adds to the question
+        ("Siapa wali kota yang berbicara?", "Wali kota Budi Santoso berbicara [1].", "Budi"),
+        ("Siapa wali kota yang berbicara?", "Budi Santoso [1].", "Budi"),
+        # a reply that only restates the question is never shown (the check refuses it)
+        ("Siapa wali kota yang berbicara?", "Wali kota yang berbicara [1].", None),
+        # "how much": not before a number ...
+        ("Berapa biaya proyek jembatan?", "Biaya proyek jembatan itu Rp 45 miliar [1].", "45"),
+        # ... and an amount answered without one is never shown
+        ("Berapa biaya proyek jembatan?", "Biaya proyek jembatan Cikapundung [1].", None),
+        # a number written out is an answer, though a common word
+        ("Berapa jembatan yang dibangun?", "Dua jembatan [1].", "Dua"),
+    ],
+)  # fmt: skip
+def test_the_stream_opens_when_the_reply_adds_to_the_question(
+    question: str, raw: str, opens_at: str | None
+) -> None:
+    mayor = "Wali kota Budi Santoso berbicara tentang jembatan."
+    guard = StreamGuard(question, [*PASSAGES, Hit("b#0", "b", mayor, 0, len(mayor), 1.0)])
+    limits = [guard.limit(raw[:i]) for i in range(1, len(raw) + 1)]
+    first = next((i for i, cut in enumerate(limits, 1) if cut), None)
+    if opens_at is None:
+        assert first is None
+    else:  # nothing is shown until the reply holds that word, then all before it at once
+        end = raw.index(opens_at) + len(opens_at)
+        assert first is not None and end <= first <= end + 3
+        assert opens_at in raw[: limits[first - 1]]
 
 
 def test_an_ordinary_answer_streams_word_by_word(
@@ -172,7 +203,8 @@ def test_an_ordinary_answer_streams_word_by_word(
     reply = "Menelan Rp 45 miliar dan selesai pada 2026 [1]."
     _, events = _answer(reply, hostile_index, monkeypatch)
     pieces = [e for e in events if isinstance(e, str)]
-    assert len(pieces) >= 6 and pieces[0].strip() == "Menelan"
+    # a "how much" question: the stream opens at the amount, then goes on word by word
+    assert len(pieces) >= 6 and pieces[0].startswith("Menelan Rp 45")
     assert "".join(pieces).strip() == events[-1].text
 
 
