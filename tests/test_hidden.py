@@ -86,3 +86,25 @@ def test_without_capture_nothing_is_read() -> None:
         assert llm.reading() is None
     finally:
         llm.close()
+
+
+def test_keeping_more_rows_reads_the_same_last_token(small: LlamaCppLLM) -> None:
+    _, one = first_token_and_reading(
+        small, small.stream_prompt(PROMPT, max_tokens=1, temperature=0)
+    )
+    small._llama.reset()  # read the whole prompt again, not from llama.cpp's cached prefix
+    small.capture.keep = 6
+    try:
+        "".join(small.stream_prompt(PROMPT, max_tokens=1, temperature=0))
+        kept = small.reading()
+    finally:
+        small.capture.keep = 1
+    assert kept is not None
+    block = kept.block(LAYER)
+    assert block is not None and block.shape == (6, small._llama.n_embd())
+    last = kept.layer(LAYER)
+    assert last is not None and np.array_equal(last, block[-1])
+    a = one[layer_name(LAYER)]
+    assert np.allclose(last, a, atol=0.05 * np.abs(a).max())
+    assert not np.allclose(block[0], block[-1])  # the rows are different tokens' states
+    assert kept.logits is not None and kept.logits.ndim == 1

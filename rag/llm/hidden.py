@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 LOGITS = "result_output"
+_LOGITS = LOGITS.encode()
 _F32 = 0  # GGML_TYPE_F32
 
 
@@ -63,7 +64,14 @@ class Reading:
 
     def layer(self, n: int) -> np.ndarray | None:
         """Layer ``n``'s output for the last prompt token, when it was captured."""
-        return self.rows.get(layer_name(n))
+        row = self.rows.get(layer_name(n))
+        return row[-1] if row is not None and row.ndim == 2 else row
+
+    def block(self, n: int) -> np.ndarray | None:
+        """Layer ``n``'s output for the last prompt tokens kept (``HiddenCapture.keep``
+        rows, one per token, the last prompt token last), when it was captured."""
+        row = self.rows.get(layer_name(n))
+        return row if row is None or row.ndim == 2 else row[None, :]
 
     @property
     def logits(self) -> np.ndarray | None:
@@ -75,12 +83,15 @@ class HiddenCapture:
     """An eval callback for llama.cpp contexts that copies the wanted tensors' last row while
     :meth:`armed` (one prompt's reading), and asks for nothing otherwise."""
 
-    def __init__(self, wanted: Iterable[str] = (), *, enabled: bool = True) -> None:
+    def __init__(self, wanted: Iterable[str] = (), *, enabled: bool = True, keep: int = 1) -> None:
         """``enabled`` false: :meth:`attach` sets no callback (llama.cpp computes graphs
-        whole) and nothing is ever captured (benchmarks compare the two)."""
+        whole) and nothing is ever captured (benchmarks compare the two). ``keep``: how many
+        of the batch's last rows of each layer are copied (1, the last prompt token, is what
+        the probe reads; a benchmark keeps more to compare read-out positions)."""
         from llama_cpp import llama_cpp as lc
 
         self.enabled = enabled
+        self.keep = keep
         self._wanted: frozenset[bytes] = frozenset()
         self.want(wanted)
         self._armed = False
@@ -136,6 +147,8 @@ class HiddenCapture:
         t = _Tensor.from_address(t_ptr)
         n0, n1 = int(t.ne[0]), int(t.ne[1])
         if t.type == _F32 and t.data and n1 > 0:
-            row = (ctypes.c_float * n0).from_address(t.data + (n1 - 1) * t.nb[1])
-            self._rows[name.decode()] = np.frombuffer(row, dtype=np.float32).copy()
+            k = 1 if name == _LOGITS or t.nb[1] != 4 * n0 else min(self.keep, n1)
+            rows = (ctypes.c_float * (n0 * k)).from_address(t.data + (n1 - k) * t.nb[1])
+            block = np.frombuffer(rows, dtype=np.float32).reshape(k, n0)
+            self._rows[name.decode()] = (block[0] if k == 1 else block).copy()
         return True
