@@ -80,8 +80,9 @@ class Reading:
 
 
 class HiddenCapture:
-    """An eval callback for llama.cpp contexts that copies the wanted tensors' last row while
-    :meth:`armed` (one prompt's reading), and asks for nothing otherwise."""
+    """An eval callback for llama.cpp contexts that copies the wanted tensors' last row (the
+    last ``keep`` rows of each layer) while :meth:`armed` (one prompt's reading), and asks for
+    nothing otherwise."""
 
     def __init__(self, wanted: Iterable[str] = (), *, enabled: bool = True, keep: int = 1) -> None:
         """``enabled`` false: :meth:`attach` sets no callback (llama.cpp computes graphs
