@@ -71,7 +71,7 @@ def collect(index: str | None, questions_path: Path, out: Path, train: bool) -> 
     from rag.llm import get_llm
     from rag.llm.hidden import LOGITS, layer_name
     from rag.llm.llama_template import ChatTemplate
-    from rag.prompt import LANGUAGE_NAMES, NOT_FOUND, SYSTEM_PROMPT
+    from rag.prompt import NOT_FOUND, SYSTEM_PROMPT, answer_line, question_line
     from rag.settings import get_settings
     from rag.text import defang
 
@@ -110,9 +110,8 @@ def collect(index: str | None, questions_path: Path, out: Path, train: bool) -> 
             gate[label] += 1
             continue
         reading = read_prompt(llm, settings, plan.prompt)
-        language = LANGUAGE_NAMES.get(plan.language, "English")
-        after = count(defang(f"\nAnswer in {language} and cite passages as [n].") + template_tail)
-        question = count(defang(f"Question: {q['question']}"))
+        after = count(defang("\n" + answer_line(plan.language)) + template_tail)
+        question = count(defang(question_line(q["question"])))
         tail = count(plan.prompt.tail + template_tail)
         for n in LAYERS:
             block = reading.block(n)[-tail:]

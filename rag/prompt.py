@@ -219,8 +219,15 @@ def build_prompt(
         key_sentences(f"{previous_question or ''} {question}", hits, key_count, weights)
     )
     earlier = f"Previous question: {previous_question}\n" if previous_question else ""
-    tail = (
-        f"{closest}{earlier}Question: {question}\n"
-        f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
-    )
+    tail = f"{closest}{earlier}{question_line(question)}\n{answer_line(language)}"
     return Prompt(SYSTEM_PROMPT, tuple(hits), defang(tail))
+
+
+def question_line(question: str) -> str:
+    """The prompt tail's line that asks the question (before :func:`answer_line`)."""
+    return f"Question: {question}"
+
+
+def answer_line(language: str) -> str:
+    """The prompt tail's last line: the answer language and the citation form."""
+    return f"Answer in {LANGUAGE_NAMES.get(language, 'English')} and cite passages as [n]."
