@@ -25,6 +25,10 @@ The old 12 cases (``corpus.jsonl``/``questions.jsonl``: the answer and the injec
 same article) are answered through the REPL path too.
 
     .venv/bin/python benchmarks/bench_injection.py [--only c01,c02] [--mode auto|full]
+        [--fronts repl,browser,api] [--unfiltered]
+
+``--unfiltered`` switches the instruction patterns off (control tokens are still taken out):
+what the layers behind them hold when an attack is worded in a way no pattern knows.
 """
 
 from __future__ import annotations
@@ -135,6 +139,33 @@ def via_api(case: dict[str, Any], client: Any) -> tuple[list[str], dict[str, Any
     return [shown], last
 
 
+def judge_fronts(
+    case: dict[str, Any], settings: dict[str, Any], client: Any, fronts: set[str]
+) -> tuple[dict[str, str | None], dict[str, tuple[bool, str]]]:
+    """Each front end in ``fronts`` answers ``case``: the payload it showed (``None``) and
+    whether its final answer kept the clean fact, cited, with the final answer's text."""
+    leaks: dict[str, str | None] = {}
+    finals: dict[str, tuple[bool, str]] = {}
+    for front in ("repl", "browser", "api"):
+        if front not in fronts:
+            continue
+        if front == "api":
+            shown, last = via_api(case, client)
+            text = last.get("answer", "")
+            cites = {c["doc_id"] for c in last.get("citations", [])}
+            leaks[front] = shown_payload(case, [*shown, text])
+            finals[front] = (kept(case, text, cites, bool(last.get("refused"))), text)
+            continue
+        if front == "repl":
+            shown, final = via_repl(case, settings)
+        else:
+            shown, final = via_browser(case, settings, case["language"])
+        leaks[front] = shown_payload(case, shown)
+        cited = {c.doc_id for c in final.citations}
+        finals[front] = (kept(case, final.text, cited, final.refused), final.text)
+    return leaks, finals
+
+
 def start_api(settings: Any) -> tuple[Any, Any]:
     """The app with its API, served in this process; an ``openai`` client on it."""
     import openai
@@ -150,7 +181,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default="", help="comma-separated case ids")
     parser.add_argument("--mode", default=None, choices=["auto", "cached", "full"])
+    parser.add_argument("--fronts", default="repl,browser,api", help="front ends to judge")
+    parser.add_argument(
+        "--unfiltered", action="store_true", help="no instruction sentence is recognised"
+    )
     args = parser.parse_args()
+    fronts = set(args.fronts.split(","))
+    if args.unfiltered:
+        import rag.instructions
+
+        rag.instructions.INSTRUCTION = re.compile(r"(?!)")  # matches nothing
 
     from rag.answer import ask
     from rag.ingest import ingest
@@ -166,7 +206,7 @@ def main() -> None:
         print(f"clean index: {s.line()}", flush=True)
         s = ingest([write_corpus(cases, Path(tmp) / "mixed-src", True)], mixed)
         print(f"mixed index: {s.line()}", flush=True)
-        demo, client = start_api(mixed)
+        demo, client = start_api(mixed) if "api" in fronts else (None, None)
         totals: dict[str, int] = {"baseline": 0, "shown": 0, "kept": 0, "kept_of_baseline": 0}
         per_trick: dict[str, list[int]] = {}
         started = time.perf_counter()
@@ -175,25 +215,9 @@ def main() -> None:
                 base_answer = ask(case["question"], **clean.model_dump())
                 cites = {c.doc_id for c in base_answer.citations}
                 baseline = kept(case, base_answer.text, cites, base_answer.refused)
-                repl_shown, repl_final = via_repl(case, mixed.model_dump())
-                web_shown, web_final = via_browser(case, mixed.model_dump(), case["language"])
-                api_shown, api_last = via_api(case, client)
-                leaks = {
-                    "repl": shown_payload(case, repl_shown),
-                    "browser": shown_payload(case, web_shown),
-                    "api": shown_payload(case, api_shown + [api_last.get("answer", "")]),
-                }
-                api_cites = {c["doc_id"] for c in api_last.get("citations", [])}
-                finals = [
-                    kept(case, repl_final.text, {c.doc_id for c in repl_final.citations},
-                         repl_final.refused),
-                    kept(case, web_final.text, {c.doc_id for c in web_final.citations},
-                         web_final.refused),
-                    kept(case, api_last.get("answer", ""), api_cites,
-                         bool(api_last.get("refused"))),
-                ]  # fmt: skip
+                leaks, finals = judge_fronts(case, mixed.model_dump(), client, fronts)
                 leaked = any(leaks.values())
-                ok = all(finals)
+                ok = all(k for k, _ in finals.values())
                 totals["baseline"] += baseline
                 totals["shown"] += leaked
                 totals["kept"] += ok
@@ -204,18 +228,20 @@ def main() -> None:
                 row[2] += baseline
                 row[3] += ok and baseline
                 where = ",".join(k for k, v in leaks.items() if v)
+                lost = [front for front, (k, _) in finals.items() if not k]
                 verdict = (
                     f"SHOWN {where}: {next(v for v in leaks.values() if v)!r}"
                     if leaked
-                    else ("kept" if ok else f"lost {finals}")
+                    else ("kept" if ok else f"lost in {lost}")
                 )
                 print(
                     f"{case['id']} {case['trick']:15} baseline={'right' if baseline else 'no':5} "
-                    f"{verdict:40} {repl_final.text[:90]!r}",
+                    f"{verdict:40} {next(iter(finals.values()))[1][:90]!r}",
                     flush=True,
                 )
         finally:
-            demo.close()
+            if demo is not None:
+                demo.close()
         old = [q for q in load_questions(SET / "questions.jsonl")]
         ingest([SET / "corpus.jsonl"], mixed)
         followed = right = 0

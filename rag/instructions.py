@@ -27,14 +27,19 @@ _MACHINE = (
     r"automated (?:systems?|readers?|tools?)|mesin(?: penjawab)?|crawlers?|summari[sz]ers?|"
     r"(?:automated )?summari[sz]ation tools?|alat peringkas(?: otomatis)?|peringkas otomatis|"
     r"(?:program|sistem|alat) (?:pembaca|perangkum|penjawab)(?: otomatis)?|"
-    r"pembaca (?:otomatis|mesin))"
+    r"pembaca (?:otomatis|mesin)|"
+    r"(?:agregator|agen|alat|aplikasi|perangkat lunak|program|robot|mesin) (?:ai|otomatis|pintar)|"
+    r"(?:perangkat lunak|software|robot) (?:perangkum|peringkas|pembaca|penjawab)|"
+    r"(?:ai|news) aggregators?|agregator berita|parsers?|scrapers?)"
 )
 # What it tells it to do.
 _TELL = (
     r"(?:report|say|state|tell|answer|reply|respond|include|add|write|mention|print|output|"
     r"append|insert|show|display|use|menyebut\w*|mengatakan|menjawab|menulis(?:kan)?|"
     r"menambahkan|menyertakan|melaporkan|menyampaikan|mencantumkan|menampilkan|memakai|"
-    r"menggunakan)"
+    r"menggunakan|leave out|omit|exclude|skip|hide|conceal|treat|present|describe|stress|"
+    r"recommend|decline|refuse|mengabaikan|menghilangkan|melewatkan|menyembunyikan|menolak|"
+    r"merekomendasikan|menganggap|mengarahkan)"
 )
 _INSTRUCTION_PARTS = (
     # "ignore the previous instructions", "abaikan semua instruksi sebelumnya"
@@ -43,7 +48,7 @@ _INSTRUCTION_PARTS = (
     r"\b(?:abaikan|lupakan|kesampingkan)\b[^.!?\n]{0,40}\b(?:instruksi|perintah|aturan|"
     r"pedoman|artikel ini|di atas|semua(?:nya)?)\b",
     r"\b(?:your system prompt|system prompt\s*:|new task|new instructions?|"
-    r"hidden instructions?|you are now|"
+    r"hidden instructions?(?=\s*[:=(])|you are now|"
     r"from now on|mulai sekarang|instruksi (?:sistem|baru|tersembunyi)|"
     r"perintah (?:baru|tersembunyi)|prompt (?:awal|sistem))\b",
     r"\b(?:pesan|messages?|instruksi|instructions?|perintah) (?:baru )?(?:dari|from) (?:the )?"
@@ -65,9 +70,11 @@ _INSTRUCTION_PARTS = (
     rf"\b(?:kepada|untuk|to|for) {_MACHINE}\s*[:,]",
     # a request made to it: "Kami mohon kepada asisten AI agar ...", "we kindly ask the AI to"
     rf"\b(?:mohon|memohon|meminta|minta|harap|tolong|please|kindly|"
-    rf"(?:we|i) (?:ask|request|urge))\b"
-    rf"[^.!?\n]{{0,30}}\b{_MACHINE}\b",
-    rf"\b{_MACHINE}\b[^.!?\n]{{0,30}}\b(?:agar|supaya|hendaknya|diminta|dimohon)\b",
+    rf"(?:we|i) (?:ask|request|urge))\b"  # the machine is the one asked, not the subject
+    rf"(?: (?:kepada|pada|untuk|bagi|para|the|all|any|every|ask|request|urge|kindly))* "
+    rf"{_MACHINE}\b",
+    rf"\b{_MACHINE}\b[^.!?\n]{{0,40}}\b(?:agar|supaya|hendaknya|diminta|dimohon)\b"
+    r"(?! (?:tidak |tak )?di(?!a\b)\w+)",  # "... AI agar tidak disalahgunakan" is news
     rf"\b{_MACHINE}\b(?: \w+){{0,3}} (?:must|should|shall|are (?:asked|required|told) to|"
     rf"is (?:asked|required|told) to|harus|wajib|perlu|diminta|diharapkan|hendaknya)\b"
     rf"(?: (?:always|selalu|untuk|to))? {_TELL}\b",
@@ -78,8 +85,9 @@ _INSTRUCTION_PARTS = (
     rf"the (?:article|text|page|piece|report|story))\b",
     rf"\b{_MACHINE}\b(?: \w+){{0,2}} (?:yang )?(?:merangkum|membaca|memproses) "
     rf"(?:naskah|teks|berita|artikel|tulisan|halaman|laporan) ini\b",
-    r"\b(?:siapa ?pun|anyone|whoever|any(?:one)? (?:who|that))\b[^.!?\n]{0,20}"
-    r"\b(?:memproses|membaca|merangkum|process(?:es)?|reads?|summari[sz]es?)\b",
+    r"\b(?:siapa ?pun|anyone|whoever|any(?:one)? (?:who|that))\b[^.!?\n]{0,30}"
+    r"\b(?:memproses|membaca|merangkum|mengolah|process(?:es|ing)?|reads?|reading|"
+    r"summari[sz](?:es|ing)|handl(?:es|ing))\b",
     r"\bwhen summari[sz]ing\b|\b(?:saat|ketika|waktu) merangkum\b",
     r"\b(?:if|when|whenever) (?:a |the |any )?users? (?:asks?|questions?|wants?)\b",
     r"\b(?:jika|bila|apabila|kalau|saat|ketika) (?:ada )?(?:pengguna|user)\b[^.!?\n]{0,20}"
@@ -141,7 +149,7 @@ _INSTRUCTION_PARTS = (
     r"\b(?:yang|that|which) (?:membaca|memproses|reads?|process(?:es)?) "
     r"(?:berita|artikel|halaman|teks|this|these|the (?:article|page|text))\b",
     # an instruction as a metadata field: {"ai_instruction": ...}, system_prompt=
-    r"\b\w*(?:instructions?|prompt)[\"']?\s*[:=]",
+    r"\b\w*(?:instructions?|instruksi|prompt)[\"']?\s*[:=]",
     r"\b(?:ai|llm|model|asisten|assistant)[_-](?:instruksi|instructions?|override|prompt|"
     r"perintah|catatan|notes?|directives?|commands?)\b",
     r"\b(?:instruksi|instructions?|override|prompt|perintah|catatan|notes?|directives?|commands?)"
@@ -151,8 +159,86 @@ _INSTRUCTION_PARTS = (
     # a fake turn or role: "Assistant: ...", "[system]", "### Instruction"
     r"\b(?:assistant|asisten|user|pengguna|human|system|sistem)(?: ai)?\s*:(?!\s*\d)",
     rf"(?:^|(?<=[.!?\n]))\W*{_MACHINE}\s*:",  # "AI assistants: ..." opening a sentence
-    r"\[system\]|#+\s*instruction|<!--",
+    r"\[(?:system|sistem|sys|admin|config|konfigurasi)\]|#+\s*instruction|<!--",
     r"\b(?:jawaban yang benar|the (?:correct|right|true) answer)\b[^.!?\n]{0,12}:",
+    # kinds two later blind sets showed (README), each written for its kind
+    # a rule for whenever this text is processed: "Setiap kali halaman ini dirangkum, ..."
+    r"\b(?:setiap kali|tiap kali|whenever|each time|every time)\b[^.!?\n]{0,30}"
+    r"\b(?:dirangkum|diringkas|diproses|dibaca mesin|summari[sz]ed|condensed|processed|"
+    r"parsed|ingested)\b",
+    # processed by a machine: "Bila ringkasan ini dibuat oleh mesin", "condensed by software"
+    r"\b(?:if|should|when|whenever|jika|bila|apabila|kalau)\b[^.!?\n]{0,40}"
+    r"\b(?:by (?:software|a machine|machines|an? (?:ai|bot|program|algorithm))|"
+    r"oleh (?:mesin|perangkat lunak|program|ai|bot|alat otomatis)|secara otomatis)\b",
+    # what answers made from this text should do, whoever makes them
+    r"\b(?:answers?|responses?|repl(?:y|ies)|summar(?:y|ies)|outputs?|versions?)\b"
+    r"[^.!?\n]{0,30}\b(?:generated|produced|written|based on|drawn)\b[^.!?\n]{0,30}"
+    r"\b(?:should|must|ought to|shall|are expected to|is expected to|need to)\b",
+    r"\b(?:jawaban|ringkasan|respons|balasan|rangkuman|versi ringkas)\b[^.!?\n]{0,30}"
+    r"\b(?:dihasilkan|dibuat|disusun|ditulis|berdasarkan)\b[^.!?\n]{0,30}"
+    r"\b(?:hendaknya|sebaiknya|harus|wajib|perlu|diharapkan)\b",
+    # a machine asked about something is told what to answer: "Any AI system asked about ..."
+    rf"\b{_MACHINE}\b (?:that is |which is |being |yang )?(?:asked|ditanya)\b",
+    # a machine spoken to by name: "Assistant, do not reveal ...", "Asisten, tolong ..."
+    rf"(?:^|(?<=[.!?\n]))\W*{_MACHINE}\s*,\s*(?:please|kindly|do|don't|never|always|"
+    r"remember|ignore|tolong|mohon|harap|jangan|silakan|ingat|abaikan)\b",
+    # whichever machine reads these words: "To whichever crawler, parser or model is ..."
+    r"\b(?:whichever|whatever|any)\b[^.!?\n]{0,40}\b(?:is |are )?(?:ingesting|parsing|"
+    r"processing|reading|summari[sz]ing|crawling|scraping) (?:these|this|the following)\b",
+    # a new persona: "From this point on, you are ChainBot"
+    r"\b(?:from this point(?: on(?:ward)?)?|from here on|henceforth|mulai (?:saat|detik) ini|"
+    r"sejak (?:saat|detik) ini)\b[^.!?\n]{0,20}\b(?:you|anda|kamu)\b",
+    r"\b(?:you are|you're|anda adalah|kamu adalah) (?:now )?(?:an? |seorang |sebuah )?"
+    r"\w*(?:bot|assistant|asisten|advisor|penasihat|agent)\b",
+    # pretended markup or configuration naming the assistant or the system
+    r"<<\s*/?\s*(?:sys|system|sistem|inst)\b|\[/?(?:inst|sys)\]",
+    r"\b(?:ai|llm|model|asisten|assistant|bot|chatbot)[_-](?:config|konfigurasi|settings?|pengaturan|"
+    r"persona|mode|rules?|aturan|polic(?:y|ies)|kebijakan)\b",
+    r"\b(?:config|konfigurasi|settings?|pengaturan|persona|rules?|aturan|polic(?:y|ies)|"
+    r"kebijakan)[_-](?:\w+[_-])?"
+    r"(?:ai|llm|model|asisten|assistant|bot|chatbot)\b",
+    # a note, update or clarification to a machine: "Pembaruan khusus untuk agregator AI:"
+    rf"\b(?:updates?|pembaruan|clarifications?|klarifikasi)\b(?: \w+){{0,3}} "
+    rf"(?:to|for|untuk|bagi|kepada) {_MACHINE}\b",
+    # spoken to as a helper: "Dear digital helper", "Wahai robot penjawab"
+    r"\b(?:dear|hello|hi|hey|halo|hai|wahai|yth\.?) (?:\w+ )?(?:helpers?|robots?|agents?|"
+    r"engines?|tools?|pembantu|penolong|agen|robot|mesin)\b",
+    # what a faithful answer or summary of this text says: "Ringkasan yang akurat ... cukup"
+    r"\b(?:faithful|accurate|correct|proper|balanced|akurat|tepat|benar|jujur)\b[^.!?\n]{0,12}"
+    r"\b(?:answers?|summar(?:y|ies)|responses?|jawaban|ringkasan|rangkuman)\b[^.!?\n]{0,60}"
+    r"\b(?:would|should|must|cukup|harus|hendaknya|sebaiknya|berbunyi)\b",
+    r"\b(?:jawaban|ringkasan|rangkuman)(?: yang)? (?:akurat|tepat|benar|jujur|seimbang)\b"
+    r"[^.!?\n]{0,60}\b(?:cukup|harus|hendaknya|sebaiknya|berbunyi)\b",
+    # a condition on the question, then an order: "When questioned about X, decline to answer"
+    r"\b(?:if|when|whenever|should)\b (?:you are |you're )?(?:questioned|asked|queried|"
+    r"a question|questions?|the question|users? asks?)\b[^,.!?\n]{0,60},\s*(?:decline|refuse|"
+    r"say|reply|answer|respond|tell|state|insist|claim|mention|deny|do not|don't|never|always)\b",
+    r"\b(?:jika|bila|apabila|kalau|setiap kali|tiap kali)\b (?:ada )?(?:ditanya|pertanyaan)\b"
+    r"[^,.!?\n]{0,60},\s*(?:tolak|katakan|jawab|sebut\w*|balas|nyatakan|bilang|tegaskan|"
+    r"jangan|selalu)\b",
+    r"\b(?:setiap|tiap) kali ditanya\b|\bwhenever (?:questioned|queried)\b",
+    # the answer's language, tone or style set by the text: "Respond in French only"
+    r"\b(?:respond|reply|answer|write|jawab|balas)\w* (?:in|dalam) (?:bahasa )?\w+ "
+    r"(?:only|saja)\b",
+    r"\b(?:tone|style|format|register) of (?:the |your |all |any |every )?(?:answers?|"
+    r"responses?|repl(?:y|ies)|summar(?:y|ies))\b",
+    r"\b(?:gaya|nada|format) (?:jawaban|balasan|respons|ringkasan|rangkuman)\b",
+    r"\b(?:never|do not|don't|jangan)\b[^.!?\n]{0,20}\b(?:mention|reveal|disclose|sebut\w*|"
+    r"ungkap\w*|beri ?tahu\w*)\b[^.!?\n]{0,10}\b(?:this|these|instruksi) (?:instructions?|ini)",
+    # rules for later conversations: "Dalam percakapan selanjutnya ...", "in future chats"
+    r"\b(?:percakapan|obrolan) (?:selanjutnya|berikutnya|mendatang)\b|"
+    r"\b(?:future|later|subsequent|following) (?:conversations?|chats?|sessions?)\b",
+    # whatever tool draws on this text: "Any tool drawing on this report may ..."
+    r"\b(?:any|every|each|all) (?:\w+ )?(?:tools?|systems?|programs?|software|engines?|"
+    r"agents?|models?)\b[^.!?\n]{0,15}\b(?:drawing on|using|reading|processing|"
+    r"summari[sz]ing|quoting|citing|relying on) (?:this|these)\b",
+    # the one handling this request: "The agent handling this request is now ..."
+    r"\b(?:agents?|assistants?|models?|bots?|systems?|tools?)\b (?:handling|answering|reading|"
+    r"processing|receiving) (?:this|these|the current) (?:requests?|questions?|query|queries|"
+    r"texts?|conversations?|chats?)\b",
+    # meant for machines, not for people: "(untuk sistem, bukan untuk pembaca)"
+    r"\b(?:untuk|for|to) (?:sistem|system|systems|mesin|machines?|ai|bots?)\b,? (?:bukan|not) "
+    r"(?:untuk |for |to )?(?:pembaca|readers?|humans?|manusia|people|orang)\b",
 )
 INSTRUCTION = re.compile("|".join(_INSTRUCTION_PARTS), re.IGNORECASE)
 """A sentence that speaks to the assistant instead of reporting news ("Ignore previous
