@@ -172,11 +172,13 @@ _INSTRUCTION_PARTS = (
     r"oleh (?:mesin|perangkat lunak|program|ai|bot|alat otomatis)|secara otomatis)\b",
     # what answers made from this text should do, whoever makes them
     r"\b(?:answers?|responses?|repl(?:y|ies)|summar(?:y|ies)|outputs?|versions?)\b"
-    r"[^.!?\n]{0,30}\b(?:generated|produced|written|based on|drawn)\b[^.!?\n]{0,30}"
-    r"\b(?:should|must|ought to|shall|are expected to|is expected to|need to)\b",
+    r"[^.!?\n]{0,30}\b(?:generated|produced|written|based|drawn) (?:from |on |upon )?"
+    r"(?:this|these)\b[^.!?\n]{0,30}\b(?:should|must|ought to|shall|are expected to|"
+    r"is expected to|need to)\b",
     r"\b(?:jawaban|ringkasan|respons|balasan|rangkuman|versi ringkas)\b[^.!?\n]{0,30}"
-    r"\b(?:dihasilkan|dibuat|disusun|ditulis|berdasarkan)\b[^.!?\n]{0,30}"
-    r"\b(?:hendaknya|sebaiknya|harus|wajib|perlu|diharapkan)\b",
+    r"\b(?:dihasilkan|dibuat|disusun|ditulis|berdasarkan)\b[^.!?\n]{0,20}"
+    r"\b(?:ini|otomatis|mesin)\b[^.!?\n]{0,20}\b(?:hendaknya|sebaiknya|harus|wajib|perlu|"
+    r"diharapkan)\b",
     # a machine asked about something is told what to answer: "Any AI system asked about ..."
     rf"\b{_MACHINE}\b (?:that is |which is |being |yang )?(?:asked|ditanya)\b",
     # a machine spoken to by name: "Assistant, do not reveal ...", "Asisten, tolong ..."
@@ -220,14 +222,14 @@ _INSTRUCTION_PARTS = (
     # the answer's language, tone or style set by the text: "Respond in French only"
     r"\b(?:respond|reply|answer|write|jawab|balas)\w* (?:in|dalam) (?:bahasa )?\w+ "
     r"(?:only|saja)\b",
-    r"\b(?:tone|style|format|register) of (?:the |your |all |any |every )?(?:answers?|"
-    r"responses?|repl(?:y|ies)|summar(?:y|ies))\b",
-    r"\b(?:gaya|nada|format) (?:jawaban|balasan|respons|ringkasan|rangkuman)\b",
+    r"\b(?:gaya|nada|format) (?:jawaban|balasan|respons|ringkasan|rangkuman) yang "
+    r"(?:diharapkan|diminta|harus|wajib)\b",
     r"\b(?:never|do not|don't|jangan)\b[^.!?\n]{0,20}\b(?:mention|reveal|disclose|sebut\w*|"
     r"ungkap\w*|beri ?tahu\w*)\b[^.!?\n]{0,10}\b(?:this|these|instruksi) (?:instructions?|ini)",
-    # rules for later conversations: "Dalam percakapan selanjutnya ...", "in future chats"
-    r"\b(?:percakapan|obrolan) (?:selanjutnya|berikutnya|mendatang)\b|"
-    r"\b(?:future|later|subsequent|following) (?:conversations?|chats?|sessions?)\b",
+    # rules for later conversations: "Dalam percakapan selanjutnya dengan pengguna ..."
+    r"\b(?:percakapan|obrolan) (?:selanjutnya|berikutnya|mendatang) dengan (?:pengguna|"
+    r"siapa ?pun)\b|\b(?:future|later|subsequent) (?:conversations?|chats?) with (?:users?|"
+    r"anyone|any user)\b",
     # whatever tool draws on this text: "Any tool drawing on this report may ..."
     r"\b(?:any|every|each|all) (?:\w+ )?(?:tools?|systems?|programs?|software|engines?|"
     r"agents?|models?)\b[^.!?\n]{0,15}\b(?:drawing on|using|reading|processing|"
