@@ -86,7 +86,7 @@ def probe(layers: list[int], limit: int | None) -> None:
 
     from rag.llm import get_llm
     from rag.llm.hidden import layer_name
-    from rag.prompt import PASSAGES_HEADER, SYSTEM_PROMPT
+    from rag.prompt import PASSAGES_HEADER, SYSTEM_PROMPT, passage_label
     from rag.settings import get_settings
 
     cases = [json.loads(line) for line in CASES.open(encoding="utf-8")]
@@ -104,7 +104,8 @@ def probe(layers: list[int], limit: int | None) -> None:
         out: dict[int, list[Any]] = {n: [] for n in layers}
         for text, _ in rows:
             messages = [{"role": "system", "content": SYSTEM_PROMPT},
-                        {"role": "user", "content": f"{PASSAGES_HEADER}[1] {text}"}]  # fmt: skip
+                        {"role": "user",
+                         "content": f"{PASSAGES_HEADER}{passage_label(1)} {text}"}]  # fmt: skip
             for _ in llm.stream(messages, max_tokens=1, temperature=0.0):
                 break
             reading = llm.reading()
