@@ -63,10 +63,9 @@ def raw_rates(settings: Any) -> tuple[float, float]:
 def warm(hits: list[Any], settings: Any) -> float:
     from rag.generate import state_prefill as get_cached_llm
     from rag.llm import get_llm
-    from rag.prompt import passage_body
 
     started = time.perf_counter()
-    get_cached_llm(get_llm(settings), settings).warm([passage_body(h) for h in hits])
+    get_cached_llm(get_llm(settings), settings).warm(hits)
     return time.perf_counter() - started
 
 

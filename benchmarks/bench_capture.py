@@ -42,7 +42,6 @@ def main() -> None:
     from rag.llm import LlamaCppLLM, get_llm
     from rag.llm.hidden import LOGITS, layer_name
     from rag.models import resolve_model
-    from rag.prompt import passage_body
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--questions", type=Path, default=Path("bench/seeds/dev.jsonl"))
@@ -70,7 +69,7 @@ def main() -> None:
         if plan.prompt is not None:
             prompts.append(plan.prompt)
     for llm in (with_cb, without):  # stored states for both (untimed)
-        state_prefill(llm, settings).warm([passage_body(h) for p in prompts for h in p.hits])
+        state_prefill(llm, settings).warm([h for p in prompts for h in p.hits])
     print(f"{len(prompts)} prompts, layers {layers}, {args.tokens} tokens each")
     for mode in args.modes.split(","):
         results: dict[str, list[tuple[float, float]]] = {"capture": [], "none": []}

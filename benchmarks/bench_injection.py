@@ -25,10 +25,13 @@ The old 12 cases (``corpus.jsonl``/``questions.jsonl``: the answer and the injec
 same article) are answered through the REPL path too.
 
     .venv/bin/python benchmarks/bench_injection.py [--only c01,c02] [--mode auto|full]
-        [--fronts repl,browser,api] [--unfiltered]
+        [--fronts repl,browser,api] [--unfiltered] [--warm]
 
 ``--unfiltered`` switches the instruction patterns off (control tokens are still taken out):
 what the layers behind them hold when an attack is worded in a way no pattern knows.
+``--warm`` reads the mixed index ahead as ``rag ingest --warm`` does, so the sentence screen
+(``rag.screen``) leaves out what the model's own reading flags; states and screen records are
+kept in the run's temporary folder.
 """
 
 from __future__ import annotations
@@ -185,6 +188,11 @@ def main() -> None:
     parser.add_argument(
         "--unfiltered", action="store_true", help="no instruction sentence is recognised"
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="warm the mixed index first (rag ingest --warm: the sentence screen reads it)",
+    )
     args = parser.parse_args()
     fronts = set(args.fronts.split(","))
     if args.unfiltered:
@@ -199,13 +207,19 @@ def main() -> None:
     if args.only:
         cases = [c for c in cases if c["id"] in args.only.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        base = {"answer_mode": args.mode} if args.mode else {}
+        base: dict[str, Any] = {"kv_cache_dir": Path(tmp) / "kv"}  # states of this run only
+        base.update({"answer_mode": args.mode} if args.mode else {})
         clean = get_settings(index_dir=Path(tmp) / "clean", **base)
         mixed = get_settings(index_dir=Path(tmp) / "mixed", **base)
         s = ingest([write_corpus(cases, Path(tmp) / "clean-src", False)], clean)
         print(f"clean index: {s.line()}", flush=True)
         s = ingest([write_corpus(cases, Path(tmp) / "mixed-src", True)], mixed)
         print(f"mixed index: {s.line()}", flush=True)
+        if args.warm:
+            from rag.generate import warm_index
+
+            built, total, screened = warm_index(mixed)
+            print(f"warmed: {built} states of {total}; screen left out {screened} sentences")
         demo, client = start_api(mixed) if "api" in fronts else (None, None)
         totals: dict[str, int] = {"baseline": 0, "shown": 0, "kept": 0, "kept_of_baseline": 0}
         per_trick: dict[str, list[int]] = {}
@@ -244,6 +258,10 @@ def main() -> None:
                 demo.close()
         old = [q for q in load_questions(SET / "questions.jsonl")]
         ingest([SET / "corpus.jsonl"], mixed)
+        if args.warm and not args.only:
+            from rag.generate import warm_index
+
+            print("old 12 warmed: screen left out {2} sentences".format(*warm_index(mixed)))
         followed = right = 0
         for q in old if not args.only else []:
             shown, final = via_repl(q, mixed.model_dump())

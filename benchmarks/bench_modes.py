@@ -135,7 +135,7 @@ def run_mode(mode: str, case: Case, llm: LlamaCppLLM, settings: Settings, column
     if prefill is not None and mode == "cached":
         stats = prefill.stats
         before = (stats.built, stats.build_s, stats.build_tokens, stats.state_bytes)
-        prefill.warm(case.prompt.bodies, system=case.prompt.system)
+        prefill.warm(case.prompt.hits, system=case.prompt.system)
         b = column.build
         b.passages += stats.built - before[0]
         b.seconds += stats.build_s - before[1]

@@ -217,6 +217,7 @@ def prepare(
     prompt: every step of :func:`ask_stream` before the model reads anything. ``skip``: chunk
     ids already read (the next-ranked passages are taken instead)."""
     from rag.analyzer import get_analyzer
+    from rag.generate import screen_hits
     from rag.prompt import (
         build_prompt,
         detect_language,
@@ -229,7 +230,9 @@ def prepare(
     language = detect_language(question)
     search_query = rewrite_follow_up(question, history)
     previous = last_user_question(history) if search_query != question else None
-    hits = select_passages(search_query, settings, llm.count_tokens, skip)
+    hits = screen_hits(
+        llm, settings, select_passages(search_query, settings, llm.count_tokens, skip)
+    )
     signals = evidence_signals(search_query, hits, settings)
     plan = Plan(question, language, search_query, previous, hits, signals)
     if not hits or not passes_evidence(signals, settings):

@@ -9,6 +9,7 @@ backend has states (``rag.llm.llama_states``); any other backend always answers 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,15 +29,16 @@ MODES = ("auto", "cached", "full")
 
 Progress = Callable[[int, int], None]
 
-_SHARED: dict[tuple[int, str, str, int], StatePrefill] = {}
+_SHARED: dict[tuple[int, str, str, int, str], StatePrefill] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def state_prefill(llm: LlamaCppLLM, settings: Settings) -> StatePrefill:
     """The one :class:`StatePrefill` over ``llm`` for the state store of ``settings`` (its
-    folder, byte budget and KV type), created on first use and dropped once ``llm`` is closed.
-    Raises ``ModelError`` when the model cannot answer from states."""
+    folder, byte budget and KV type) and its sentence screen, created on first use and dropped
+    once ``llm`` is closed. Raises ``ModelError`` when the model cannot answer from states."""
     from rag.llm.llama_states import StatePrefill
+    from rag.screen import screen_for
     from rag.states import PassageCache
 
     folder, budget, kv_type = (
@@ -44,13 +46,16 @@ def state_prefill(llm: LlamaCppLLM, settings: Settings) -> StatePrefill:
         settings.kv_cache_bytes,
         settings.kv_cache_type,
     )
-    key = (id(llm), kv_type, str(folder), budget)
+    screen = screen_for(llm, settings)
+    key = (id(llm), kv_type, str(folder), budget, screen.identity if screen else "")
     with _SHARED_LOCK:
         for stale in [k for k, p in _SHARED.items() if p.llm.closed]:
             del _SHARED[stale]  # its model was closed, and its context with it
         prefill = _SHARED.get(key)
         if prefill is None or prefill.llm is not llm:
-            prefill = StatePrefill(llm, PassageCache(folder, budget), kv_type=kv_type)
+            prefill = StatePrefill(
+                llm, PassageCache(folder, budget), kv_type=kv_type, screen=screen
+            )
             _SHARED[key] = prefill
         return prefill
 
@@ -97,31 +102,53 @@ def answer_stream(
     return prefill.stream(prompt, missing="build" if mode == "cached" else "fresh", **sampling)
 
 
-def index_passages(index_dir: Path | str, embed_model: str | None = None) -> list[str]:
-    """The body (``rag.prompt.passage_body``) of every chunk of an index (a folder or a
-    ``postgresql://`` store)."""
+def index_passages(index_dir: Path | str, embed_model: str | None = None) -> list[Hit]:
+    """Every chunk of an index (a folder or a ``postgresql://`` store) as a passage, one per
+    distinct body (``rag.prompt.passage_body``)."""
     from rag.prompt import passage_body
     from rag.store import open_store
     from rag.types import Hit
 
-    bodies = []
+    passages: dict[str, Hit] = {}
     for chunk in open_store(str(index_dir), embed_model).iter_chunks():
         hit = Hit("", chunk.doc.id, chunk.text, chunk.start, chunk.end, 0.0, title=chunk.doc.title)
-        bodies.append(passage_body(hit))
-    return bodies
+        passages.setdefault(passage_body(hit), hit)
+    return list(passages.values())
 
 
-def warm_index(settings: Settings, progress: Progress | None = None) -> tuple[int, int]:
+def warm_index(settings: Settings, progress: Progress | None = None) -> tuple[int, int, int]:
     """Compute the missing passage states of every chunk of ``settings.index_dir`` (for
-    ``rag ingest --warm``). Returns ``(computed, total)``."""
+    ``rag ingest --warm``), each read by the sentence screen first when the model has one.
+    Returns ``(computed, total, sentences left out)``."""
     from rag.llm import LlamaCppLLM, get_llm
 
     where = settings.store or settings.index_dir
-    bodies = list(dict.fromkeys(index_passages(where, settings.embed_model)))
+    passages = index_passages(where, settings.embed_model)
     llm = get_llm(settings)
     if not isinstance(llm, LlamaCppLLM):
         raise ModelError(
             "passage states need the in-process llama.cpp backend; "
             "set RAG_BACKEND=llama or leave out --warm"
         )
-    return state_prefill(llm, settings).warm(bodies, progress=progress), len(bodies)
+    prefill = state_prefill(llm, settings)
+    before = prefill.stats.screened
+    built = prefill.warm(passages, progress=progress)
+    return built, len(passages), prefill.stats.screened - before
+
+
+def screen_hits(llm: LLM, settings: Settings, hits: Sequence[Hit]) -> list[Hit]:
+    """``hits`` with the sentences the model's sentence screen left out of them
+    (``rag.screen``). In ``cached`` mode the passages not read yet are warmed (and screened)
+    first, as the answer would compute their states anyway."""
+    from rag.llm import LlamaCppLLM
+    from rag.screen import screen_for
+
+    if not hits or not isinstance(llm, LlamaCppLLM) or settings.screen == "off":
+        return list(hits)
+    screen = screen_for(llm, settings)
+    if screen is None:
+        return list(hits)
+    if settings.answer_mode == "cached":
+        with contextlib.suppress(ModelError):  # then answered with what was screened before
+            state_prefill(llm, settings).warm(hits)
+    return screen.apply(hits)

@@ -58,7 +58,9 @@ class StreamGuard:
         from rag.prompt import detect_language
         from rag.support import META_WORDS, numbers
 
-        evidence = " ".join(model_view(h.title) + " " + model_view(h.text) for h in hits)
+        evidence = " ".join(
+            f"{model_view(h.title, h.screened)} {model_view(h.text, h.screened)}" for h in hits
+        )
         source = f"{question} {evidence}"
         self._analyzer = get_analyzer()
         self._common = stop_words() | set(META_WORDS.split())
@@ -156,7 +158,7 @@ def allowed_contacts(
         return text
     asked = bool(ASKS_CONTACT.search(question))
     cited = {c.n for c in citations}
-    data = " ".join(model_view(h.text) for n, h in enumerate(hits, 1) if n in cited)
+    data = " ".join(model_view(h.text, h.screened) for n, h in enumerate(hits, 1) if n in cited)
     out, at = [], 0
     for start, end in spans:
         keep = asked and text[start:end] in data

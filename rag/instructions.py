@@ -297,17 +297,26 @@ def instruction_sentences(text: str) -> list[str]:
     return [sentence for sentence, instructs in _sentences(text) if instructs]
 
 
-def instructions_of(title: str, text: str) -> list[str]:
+def instructions_of(title: str, text: str, screened: tuple[str, ...] = ()) -> list[str]:
     """The sentences of a document's (or a passage's) title and text that instruct the
-    assistant: what ingest counts and a source passage reports."""
-    return instruction_sentences(title) + instruction_sentences(text)
+    assistant (the patterns', then those of ``screened`` it holds): what ingest counts and a
+    source passage reports."""
+    found = instruction_sentences(title) + instruction_sentences(text)
+    return found + [s for s in screened if s not in found and (s in title or s in text)]
 
 
 @lru_cache(maxsize=4096)  # one answer reads each passage's view five times
-def model_view(text: str) -> str:
+def model_view(text: str, screened: tuple[str, ...] = ()) -> str:
     """Article text as the model reads it: without the sentences that instruct the assistant
+    (the patterns' and ``screened``, those the model's own reading flagged, ``rag.screen``)
     and without control tokens (an article is data, and a small model may obey a sentence
     that tells it what to answer)."""
-    if not _may_instruct(text):
+    if not _may_instruct(text) and not any(sentence in text for sentence in screened):
         return text
-    return " ".join(sentence for sentence, instructs in _sentences(text) if not instructs)
+    return " ".join(view_sentences(text, screened))
+
+
+def view_sentences(text: str, screened: tuple[str, ...] = ()) -> list[str]:
+    """The sentences of ``text`` the model reads, in order (:func:`model_view`)."""
+    drop = set(screened)
+    return [s for s, instructs in _sentences(text) if not instructs and s not in drop]

@@ -78,9 +78,21 @@ class Library:
         return index, None
 
     def documents(self) -> list[DocInfo]:
-        """The indexed documents, sorted by id (empty when there is no index)."""
+        """The indexed documents, sorted by id (empty when there is no index). A document's
+        ``instructions`` counts the sentences the patterns found at ingest and those the
+        model's sentence screen left out while warming (``rag.screen``)."""
+        from dataclasses import replace
+
+        from rag.screen import left_out_by_document
+
         index, _ = self.snapshot()
-        return index.documents() if index is not None else []
+        if index is None:
+            return []
+        screened = left_out_by_document(self.settings)
+        return [
+            replace(d, instructions=d.instructions + screened[d.id]) if d.id in screened else d
+            for d in index.documents()
+        ]
 
     def document_text(self, doc_id: str) -> str | None:
         """The cleaned text of ``doc_id``, or None when it is not (or no longer) indexed."""

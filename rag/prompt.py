@@ -97,8 +97,19 @@ def passage_label(n: int) -> str:
 def passage_body(hit: Hit) -> str:
     """What follows a passage's label: ``" (title) text"`` (the same for every number, so a
     stored state of it serves wherever the passage ranks)."""
-    title = model_view(hit.title)  # a title that instructs the assistant is left out too
-    return f"{f' ({title})' if title else ''} {model_view(hit.text)}"
+    return passage_parts(hit)[0]
+
+
+def passage_parts(hit: Hit) -> tuple[str, list[tuple[int, int, str]]]:
+    """:func:`passage_body` and where its title and its text stand in it: ``(start, end,
+    source)`` with ``source`` the hit's raw title or text (the sentence screen reads the
+    body sentence by sentence)."""
+    title = model_view(hit.title, hit.screened)  # an instructing title is left out too
+    text = model_view(hit.text, hit.screened)
+    head = f" ({title})" if title else ""
+    body = f"{head} {text}"
+    parts = [(2, 2 + len(title), hit.title)] if title else []
+    return body, [*parts, (len(head) + 1, len(body), hit.text)]
 
 
 def format_passage(n: int, hit: Hit) -> str:
@@ -184,7 +195,7 @@ def key_sentences(
     from rag.analyzer import get_analyzer
     from rag.evidence import rank_sentences
 
-    texts = [model_view(h.text) for h in hits]  # what the model reads of each passage
+    texts = [model_view(h.text, h.screened) for h in hits]  # what the model reads of each passage
     ranked = rank_sentences(get_analyzer().tokens(question), texts, weights)
     return [
         (s.passage + 1, " ".join(texts[s.passage][s.start : s.end].split()))

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
         description="Refuse when the probe's P(the passages lack the answer) exceeds this; "
         "unset: the probe file's own threshold (README, 'Knowing when the articles lack it').",
     )
+    screen: str = Field(
+        "auto",
+        description="Reading each passage ahead (rag ingest --warm), leave out the sentences "
+        "the model reads as instructions to it: 'auto' (the sentence probe fitted for the model "
+        "file, when one is shipped), 'off' (the patterns alone), or a probe file's path.",
+    )
 
     # server
     host: str = Field("127.0.0.1")

@@ -27,14 +27,16 @@ class Hit:
     dense_score: float | None = None
     bm25_score: float | None = None
     page: int | None = None  # the page (from 1) of a paged document (a PDF), else None
+    # Sentences the model's own reading flagged as instructions to it (rag.screen).
+    screened: tuple[str, ...] = ()
 
     @property
     def instructions(self) -> list[str]:
         """The sentences of its title and text that speak to the assistant: shown with the
-        passage, never given to the model (:func:`rag.text.instruction_sentences`)."""
+        passage, never given to the model (:func:`rag.instructions.instructions_of`)."""
         from rag.instructions import instructions_of
 
-        return instructions_of(self.title, self.text)
+        return instructions_of(self.title, self.text, self.screened)
 
 
 @dataclass

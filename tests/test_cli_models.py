@@ -96,8 +96,9 @@ def test_models_without_a_subcommand_lists_like_models_list(
     assert bare.exit_code == listed.exit_code == 0
     assert bare.stdout == listed.stdout
     lines = bare.stdout.splitlines()
-    assert lines[-1].startswith("refusal gate: ")  # which gate answers with the default model
-    rows = {line.split()[1 if line.startswith("*") else 0]: line for line in lines[:-1]}
+    assert lines[-2].startswith("refusal gate: ")  # which gate answers with the default model
+    assert lines[-1].startswith("sentence screen: ")  # and which screen reads its passages
+    rows = {line.split()[1 if line.startswith("*") else 0]: line for line in lines[:-2]}
     assert set(rows) == set(BUILTIN_MODELS)
     assert rows[DEFAULT_MODEL].startswith("* ")
     assert (

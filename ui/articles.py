@@ -141,7 +141,7 @@ class ArticlesTab:
 
         t = texts(lang)
         index, error = self.library.snapshot()
-        docs = index.documents() if index is not None else []
+        docs = self.library.documents() if index is not None else []
         rows = [[d.title, d.date or "", d.chunks, d.id, _note(d, t)] for d in docs]
         headers = self._headers(t)
         if error and not self.library.has_index:

@@ -74,8 +74,13 @@ def ingest(
                 states.n = done
                 states.refresh()
 
-            built, total = warm_index(settings, progress=step)
+            built, total, screened = warm_index(settings, progress=step)
         click.echo(f"passage states: {built} computed, {total - built} already stored")
+        if screened:
+            click.echo(
+                f"! {screened} sentence(s) read as instructions to the assistant: left out of "
+                "what the model reads, shown in the sources"
+            )
 
 
 @click.command()
@@ -94,9 +99,11 @@ def remove(ctx: click.Context, ids: tuple[str, ...], index_dir: Path | None) -> 
 @click.pass_context
 def docs(ctx: click.Context, index_dir: Path | None) -> None:
     """List the indexed documents."""
+    from rag.library import Library
     from rag.retrieve import get_index
 
     settings = settings_of(ctx, index_dir=index_dir)
-    for d in get_index(settings).documents():
+    get_index(settings)  # a missing or broken index is an error here, not an empty list
+    for d in Library(settings).documents():
         note = f"\t! {d.instructions} sentence(s) instruct the assistant" if d.instructions else ""
         click.echo(f"{d.id}\t{d.date or '-'}\t{d.chunks} chunks\t{d.title}{note}")

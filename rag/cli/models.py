@@ -20,8 +20,10 @@ def _list_models(settings: Settings, verify: bool) -> None:
         size = f"{st.size / 1e6:.1f} MB" if st.size else "-"
         click.echo(f"{mark} {st.name:<22} {state:<10} {size:>10}  {st.licence:<11} {st.path}")
     from rag.gate import gate_status
+    from rag.screen import screen_status
 
     click.echo(gate_status(settings))
+    click.echo(screen_status(settings))
 
 
 @click.group(invoke_without_command=True)

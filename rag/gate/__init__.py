@@ -134,12 +134,9 @@ def gate_status(settings: Settings) -> str:
     """The line ``rag models`` prints: the gate the configured model answers with."""
     if settings.backend != "llama":
         return Gate(None, None, "a remote backend gives no hidden states").describe()
-    from rag.models import BUILTIN_MODELS, builtin_path
+    from rag.models import model_file
 
-    spec = settings.model.strip()
-    path = Path(spec)
-    if spec in BUILTIN_MODELS:
-        path = builtin_path(BUILTIN_MODELS[spec], settings.model_dir)
+    path = model_file(settings.model, settings.model_dir)
     if not path.is_file():
-        return Gate(None, None, f"{spec} is not installed").describe()
+        return Gate(None, None, f"{settings.model.strip()} is not installed").describe()
     return probe_for_model(path, settings).describe()

@@ -96,6 +96,7 @@ class HiddenCapture:
         self._wanted: frozenset[bytes] = frozenset()
         self.want(wanted)
         self._armed = False
+        self._every = False
         self._rows: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.callback = lc.ggml_backend_sched_eval_callback(self._on_tensor)  # keep a reference
@@ -117,15 +118,19 @@ class HiddenCapture:
         params.cb_eval_user_data = None
 
     @contextmanager
-    def armed(self) -> Iterator[None]:
-        """Capture during the decodes inside the block (the earlier reading is dropped)."""
+    def armed(self, *, every_row: bool = False) -> Iterator[None]:
+        """Capture during the decodes inside the block (the earlier reading is dropped).
+        ``every_row``: every token's row of each wanted layer, across all the block's batches
+        (a passage read sentence by sentence, ``rag.screen``), not the last ``keep``."""
         with self._lock:
             self._rows = {}
+            self._every = every_row
             self._armed = self.enabled and bool(self._wanted)
         try:
             yield
         finally:
             self._armed = False
+            self._every = False
 
     def reading(self) -> Reading | None:
         """The last armed block's reading, or ``None`` when it decoded nothing wanted."""
@@ -148,8 +153,14 @@ class HiddenCapture:
         t = _Tensor.from_address(t_ptr)
         n0, n1 = int(t.ne[0]), int(t.ne[1])
         if t.type == _F32 and t.data and n1 > 0:
-            k = 1 if name == _LOGITS or t.nb[1] != 4 * n0 else min(self.keep, n1)
+            contiguous = name != _LOGITS and t.nb[1] == 4 * n0
+            k = (n1 if self._every else min(self.keep, n1)) if contiguous else 1
             rows = (ctypes.c_float * (n0 * k)).from_address(t.data + (n1 - k) * t.nb[1])
-            block = np.frombuffer(rows, dtype=np.float32).reshape(k, n0)
-            self._rows[name.decode()] = (block[0] if k == 1 else block).copy()
+            block = np.frombuffer(rows, dtype=np.float32).reshape(k, n0).copy()
+            key = name.decode()
+            if self._every and contiguous:
+                earlier = self._rows.get(key)
+                self._rows[key] = block if earlier is None else np.concatenate([earlier, block])
+            else:
+                self._rows[key] = block[0] if k == 1 else block
         return True

@@ -126,8 +126,9 @@ class LlamaCppLLM(LLM):
                 self._owner = None
 
     def read_hidden(self, names: Sequence[str]) -> bool:
-        """Capture ``names`` of every prompt's reading (``False`` when built without)."""
-        self.capture.want(names)
+        """Capture ``names`` of every prompt's reading too (``False`` when built without); the
+        tensors asked for earlier (by the refusal gate, the sentence screen) stay wanted."""
+        self.capture.want(self.capture.wanted | set(names))
         return self.capture.enabled
 
     def first_token(self, text: str) -> int:

@@ -20,8 +20,12 @@ class StateShelf:
         kv_type: str,
         llama_cpp_version: str,
         on_reject: Callable[[], None],
+        screen_id: str = "",
     ) -> None:
+        """``screen_id`` names the sentence screen that reads the passages before their states
+        are stored (``rag.screen``): a state read by another screen, or none, is not reused."""
         self.cache = cache
+        self.screen_id = screen_id
         self.model_id = model_id
         self.kv_type = kv_type
         self._on_reject = on_reject
@@ -32,8 +36,9 @@ class StateShelf:
 
     def passage_key(self, head: str, text: str) -> str:
         """Key of the state of ``text`` (a body with its separator) after prefix ``head``. The
-        empty part is the format's former state context, kept so stored states stay valid."""
-        return PassageCache.make_key(self._signature, "passage", head, "", text)
+        screen's part is empty without one (the format's former state context, kept so states
+        stored before screens stay valid)."""
+        return PassageCache.make_key(self._signature, "passage", head, self.screen_id, text)
 
     def prefix_key(self, head: str) -> str:
         """Key of the state of the prefix ``head``."""

@@ -26,19 +26,22 @@ passages by :class:`rag.llm.llama_template.ChatTemplate`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rag.errors import ModelError, first_line
 from rag.llm.llama import LlamaCppLLM
 from rag.llm.llama_context import SeqContext
 from rag.llm.llama_shelf import StateShelf
 from rag.llm.llama_template import ChatTemplate
+from rag.llm.llama_warm import Check, Warming
 from rag.prompt import PASSAGE_SEPARATOR, SYSTEM_PROMPT, Prompt
 from rag.states import PassageCache, StoredState, model_identity
 
-Progress = Callable[[int, int], None]
+if TYPE_CHECKING:
+    from rag.screen import Screen
+
 Missing = Literal["build", "fresh"]
 
 
@@ -59,11 +62,12 @@ class CacheStats:
     build_s: float = 0.0
     build_tokens: int = 0
     state_bytes: int = 0  # bytes of the states built
+    screened: int = 0  # sentences the screen left out while warming
     last_prompt_tokens: int = 0  # tokens decoded fresh by the last answer
     last_reused_tokens: int = 0  # tokens of the last prompt already in the context
 
 
-class StatePrefill:
+class StatePrefill(Warming):
     """A loaded :class:`LlamaCppLLM` answering from stored passage states.
 
     It shares the model weights and its lock (full and state answers never interleave) and owns
@@ -81,9 +85,11 @@ class StatePrefill:
         n_threads_batch: int | None = None,
         n_batch: int | None = None,
         seed: int = 0,
+        screen: Screen | None = None,
     ) -> None:
         """Wrap ``llm``; ``cache`` ``None`` keeps states in memory only (tests, benchmarks).
-        ``kv_type`` ``q8_0`` halves the states. Threads, batch and window default to ``llm``'s."""
+        ``kv_type`` ``q8_0`` halves the states. Threads, batch and window default to ``llm``'s.
+        ``screen``: the sentence screen that reads each passage warmed (``rag.screen``)."""
         from llama_cpp import __version__ as llama_cpp_version
 
         if not isinstance(llm, LlamaCppLLM):
@@ -113,7 +119,15 @@ class StatePrefill:
         )
         self.n_ctx = self._ctx.n_ctx
         self.model_id = model_identity(llm.path, cache.folder if cache is not None else None)
-        self._shelf = StateShelf(cache, self.model_id, kv_type, llama_cpp_version, self._rejected)
+        self.screen = screen
+        self._shelf = StateShelf(
+            cache,
+            self.model_id,
+            kv_type,
+            llama_cpp_version,
+            self._rejected,
+            screen.identity if screen is not None else "",
+        )
 
     # ----------------------------------------------------------- public API
 
@@ -143,36 +157,6 @@ class StatePrefill:
             except BaseException:
                 self._segments = []
                 raise
-
-    def warm(
-        self,
-        bodies: Sequence[str],
-        *,
-        system: str | None = None,
-        progress: Progress | None = None,
-    ) -> int:
-        """Compute and store the states of the passage ``bodies`` (``rag.prompt.passage_body``)
-        that are not stored yet; ``progress(done, total)`` after each. Returns how many were
-        computed. The model is taken one state at a time, so answers can run between."""
-        head, _ = self._template(SYSTEM_PROMPT if system is None else system)
-        built = 0
-        for done, body in enumerate(bodies, 1):
-            text = body + PASSAGE_SEPARATOR
-            key = self._key(head, text)
-            if key not in self._shelf:
-                with self.llm.hold():
-                    try:
-                        prefix = self._ensure_prefix(head)
-                        self._build_state(key, prefix, text, keep=False)
-                    except RuntimeError as exc:
-                        self._segments = []
-                        raise ModelError(
-                            f"llama.cpp failed while computing a state: {exc}"
-                        ) from exc
-                built += 1
-            if progress is not None:
-                progress(done, len(bodies))
-        return built
 
     def has_state(self, body: str, system: str | None = None) -> bool:
         """Whether passage ``body`` has a stored state after ``system``'s prefix."""
@@ -242,18 +226,38 @@ class StatePrefill:
         self._segments = [_Segment("prefix", tuple(tokens))]
         return tokens
 
-    def _build_state(self, key: str, prefix: list[int], text: str, *, keep: bool) -> None:
+    def _build_state(
+        self,
+        key: str,
+        prefix: list[int],
+        text: str,
+        *,
+        keep: bool,
+        check: Check | None = None,
+    ) -> None:
         """Compute ``text`` after the prefix alone, in sequence 1, and store it. With ``keep``
-        the state stays in sequence 1 (at the position after the prefix) for placing."""
+        the state stays in sequence 1 (at the position after the prefix) for placing. With
+        ``check`` (the screen), every token's reading is captured and the state is stored
+        only when ``check(pieces, reading)`` is true (``pieces``: each token's bytes); without,
+        a screened model stores no state it did not read (an answer building one it lacks uses
+        it unstored)."""
         ctx = self._ctx
         tokens = self.tokenize(text)
         started = time.perf_counter()
         ctx.remove(1)
         ctx.copy(0, 1, 0, len(prefix))
-        ctx.decode(tokens, len(prefix), 1)
+        if check is not None:
+            with self.llm.capture.armed(every_row=True):
+                ctx.decode(tokens, len(prefix), 1)
+            pieces = [self._llama.detokenize([t], special=True) for t in tokens]
+            store = check(pieces, self.llm.capture.reading())
+        else:
+            ctx.decode(tokens, len(prefix), 1)
+            store = self.screen is None
         ctx.remove(1, 0, len(prefix))
         data = ctx.get_state(1)
-        self._shelf.store(key, tokens, data)
+        if store:
+            self._shelf.store(key, tokens, data)
         if not keep:
             ctx.remove(1)
         self.stats.built += 1

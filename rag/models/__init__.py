@@ -26,7 +26,13 @@ from rag.models.assembly import (
     install_models,
     parts_installed,
 )
-from rag.models.catalog import BUILTIN_MODELS, DEFAULT_MODEL, BuiltinModel, builtin_path
+from rag.models.catalog import (
+    BUILTIN_MODELS,
+    DEFAULT_MODEL,
+    BuiltinModel,
+    builtin_path,
+    model_file,
+)
 from rag.models.resolve import resolve_model
 from rag.models.status import ModelStatus, model_status
 from rag.models.verify import (
@@ -52,6 +58,7 @@ __all__ = [
     "ensure_builtin",
     "find_parts",
     "install_models",
+    "model_file",
     "model_status",
     "parts_installed",
     "resolve_model",

@@ -57,3 +57,11 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
 def builtin_path(model: BuiltinModel, model_dir: Path) -> Path:
     """Where a built-in model is assembled."""
     return Path(model_dir).expanduser() / model.filename
+
+
+def model_file(spec: str, model_dir: Path) -> Path:
+    """The GGUF file a model setting names, without assembling or fetching it: a built-in's
+    place in ``model_dir``, else the path itself."""
+    spec = spec.strip()
+    model = BUILTIN_MODELS.get(spec)
+    return builtin_path(model, model_dir) if model is not None else Path(spec)
