@@ -218,7 +218,11 @@ def main() -> None:
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
+    from rag.screen import readable
+
     data = readings(args.cache)
+    keep = np.array([readable(t) for t in data["text"]])  # what the screen reads
+    data = {k: v[keep] for k, v in data.items()}
     end, mean = data[f"end_{LAYER}"], data[f"mean_{LAYER}"]
     x, y, split = np.hstack([end, mean]).astype(np.float32), data["y"], data["split"]
     train = np.isin(split, ["train", "bench"])

@@ -37,6 +37,7 @@ __all__ = [
     "sentence_rows",
     "token_spans",
     "left_out_by_document",
+    "readable",
     "screen_for",
     "screen_for_model",
     "screen_status",
@@ -44,6 +45,16 @@ __all__ = [
 ]
 
 SHIPPED = Path(__file__).parent / "probes"
+# A sentence of fewer words (a list number, a dateline, a fragment) is not read: it can hardly
+# instruct, and the probe's readings of such fragments are noise.
+MIN_WORDS = 4
+
+
+def readable(sentence: str) -> bool:
+    """Whether the screen reads ``sentence`` (at least :data:`MIN_WORDS` letter words)."""
+    from rag.text import LETTERS
+
+    return len(LETTERS.findall(sentence)) >= MIN_WORDS
 
 _CACHE: weakref.WeakKeyDictionary[LLM, dict[str, Screen | None]] = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
@@ -127,7 +138,9 @@ class Screen:
         if any(not 0 <= first <= last < len(rows) for first, last in spans):
             return []
         scores = self.probe.probabilities(*sentence_rows(rows, spans))
-        return [u[2] for u, p in zip(units, scores) if p > self.probe.threshold]
+        return [
+            u[2] for u, p in zip(units, scores) if p > self.probe.threshold and readable(u[2])
+        ]
 
     def apply(self, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with the sentences this screen left out of them (``Hit.screened``)."""
