@@ -9,7 +9,8 @@ bench's clean articles) are the news that must not be flagged.
 
 Default: the patterns (``rag.instructions``) on every set and on the corpora's sentences.
 
-``--probe``: the model's own reading as a detector (a pilot, not used by the product). Each
+``--probe``: the model's own reading as a detector (the pilot of ``rag.screen``, which reads each
+sentence in its passage instead; ``fit_screen.py`` fits and measures that one). Each
 sentence is read as passage [1] of the answer prompt; the residual stream of the last prompt
 token is kept (``HiddenCapture``) and a logistic regression (standardised, PCA 32, balanced)
 is fitted on the bench's hostile sentences, sets 4-5 and 400 corpus sentences, its threshold
