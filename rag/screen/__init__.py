@@ -56,6 +56,7 @@ def readable(sentence: str) -> bool:
 
     return len(LETTERS.findall(sentence)) >= MIN_WORDS
 
+
 _CACHE: weakref.WeakKeyDictionary[LLM, dict[str, Screen | None]] = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 
@@ -138,9 +139,7 @@ class Screen:
         if any(not 0 <= first <= last < len(rows) for first, last in spans):
             return []
         scores = self.probe.probabilities(*sentence_rows(rows, spans))
-        return [
-            u[2] for u, p in zip(units, scores) if p > self.probe.threshold and readable(u[2])
-        ]
+        return [u[2] for u, p in zip(units, scores) if p > self.probe.threshold and readable(u[2])]
 
     def apply(self, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with the sentences this screen left out of them (``Hit.screened``)."""
