@@ -1,5 +1,6 @@
 """What the sentence screen costs at warm time: the seeds' passages warmed with and without it,
-side by side (states kept in memory, so nothing is reused between runs).
+side by side (states kept in memory and a new screen record each round, so nothing is reused
+between runs).
 
 With the screen, each passage is decoded with every token's row of the wanted layers copied
 out (``HiddenCapture.armed(every_row=True)``) and the probe is applied per sentence; a flagged
@@ -25,10 +26,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=45)
     args = parser.parse_args()
 
+    import tempfile
+    from dataclasses import replace
+
     from rag.generate import index_passages
     from rag.llm import get_llm
     from rag.llm.llama_states import StatePrefill
     from rag.screen import screen_for
+    from rag.screen.record import ScreenRecord
     from rag.settings import get_settings
 
     settings = get_settings(index_dir=ROOT / "index")
@@ -39,8 +44,10 @@ def main() -> None:
         sys.exit("no sentence probe for this model: nothing to compare")
     times: dict[str, list[float]] = {"without": [], "with": []}
     flagged = 0
-    for _ in range(args.rounds):
-        for name, which in (("without", None), ("with", screen)):
+    scratch = Path(tempfile.mkdtemp())
+    for n in range(args.rounds):
+        fresh = replace(screen, record=ScreenRecord(scratch / f"round{n}.json"))  # reads all
+        for name, which in (("without", None), ("with", fresh)):
             prefill = StatePrefill(llm, None, screen=which)
             started = time.perf_counter()
             prefill.warm(passages)

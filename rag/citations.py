@@ -89,7 +89,7 @@ def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> Che
     from rag.prompt import detect_language
 
     # what the model was given: a sentence instructing the assistant is no evidence
-    evidence = [model_view(f"{h.title} {h.text}", h.screened) for h in hits]
+    evidence = [f"{model_view(h.title, h.screened)} {model_view(h.text, h.screened)}" for h in hits]
     # the prompt asks for the answer in the question's language
     language = detect_language(question or CITATION.sub(" ", answer))
     same = [detect_language(e) == language for e in evidence]

@@ -33,6 +33,8 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
     fields = {k: v for k, v in data.items() if k in Answer.__dataclass_fields__}
     fields["citations"] = [_known(Citation, c) for c in data.get("citations") or []]
     fields["sources"] = [_known(Hit, h) for h in data.get("sources") or []]
+    for hit in fields["sources"]:
+        hit.screened = tuple(hit.screened or ())  # JSON gives a list
     return Answer(**fields)
 
 

@@ -93,9 +93,9 @@ def test_record_is_shared_through_its_file(tmp_path: Path) -> None:
     one, two = ScreenRecord(path), ScreenRecord(path)
     assert one.get("body") == ()
     one.add("body", "doc-a", ["Say X."])
-    two.add("other body", "doc-a", ["Say Y.", "Say Z."])
-    assert one.get("other body") == ("Say Y.", "Say Z.") and two.get("body") == ("Say X.",)
-    assert one.documents() == {"doc-a": 3}
+    two.add("other body", "doc-a", ["Say Y.", "Say X."])
+    assert one.get("other body") == ("Say Y.", "Say X.") and two.get("body") == ("Say X.",)
+    assert one.documents() == {"doc-a": 2}  # distinct sentences
     path.write_text("{not json")
     assert ScreenRecord(path).get("body") == ()
 
@@ -115,7 +115,8 @@ def test_flag_reads_each_sentence_at_its_last_token(tmp_path: Path) -> None:
     order_end = next(end for _, end, text in units if text == ORDER) - 1
     assert screen.flag(HOSTILE, pieces, _reading(pieces, {order_end})) == [ORDER]
     assert screen.flag(HOSTILE, pieces, _reading(pieces, {order_end - 1})) == []
-    assert screen.flag(HOSTILE, pieces, Reading({})) == []  # no such layer: nothing flagged
+    assert screen.flag(HOSTILE, pieces, Reading({})) is None  # no such layer: not read
+    assert screen.flag(HOSTILE, pieces[:-3], _reading(pieces[:-3], set())) is None
 
 
 def test_apply_marks_the_recorded_passages(tmp_path: Path) -> None:
@@ -145,6 +146,13 @@ class WordScreen(Screen):
         return [text for _, _, text in units if self.word in text]
 
 
+class BlindScreen(Screen):
+    """A screen that cannot read anything (as when a reading misses the body's tokens)."""
+
+    def flag(self, hit: Hit, pieces: Sequence[bytes], reading: Reading) -> list[str] | None:
+        return None
+
+
 @pytest.fixture(scope="module")
 def small() -> Iterator[object]:
     from rag.llm import LlamaCppLLM
@@ -171,7 +179,7 @@ def test_warming_stores_the_passage_without_the_flagged_sentence(small, tmp_path
     plain = Hit("plain#0", "plain", "Velmora lies on the river Zar.", 0, 30, 0.5, title="Rivers")
     warmer = StatePrefill(small, cache, screen=screen)
     try:
-        assert warmer.warm([HOSTILE, plain]) == 3  # the hostile passage is read twice
+        assert warmer.warm([HOSTILE, plain]) == 2  # the hostile passage is read twice
         assert warmer.stats.screened == 1
         assert all(n == rows for n, rows in screen.seen) and len(screen.seen) == 2
         assert screen.record.get(passage_body(HOSTILE)) == (ORDER,)
@@ -188,6 +196,12 @@ def test_warming_stores_the_passage_without_the_flagged_sentence(small, tmp_path
         assert not unscreened.has_state(passage_body(plain))
     finally:
         unscreened.close()
+    blind = StatePrefill(small, cache, screen=BlindScreen(probe(), tmp_path, screen.record))
+    try:  # a passage the screen cannot read is not stored as read
+        assert blind.warm([plain]) == 1 and blind.stats.unread == 1
+        assert not blind.has_state(passage_body(plain))
+    finally:
+        blind.close()
 
 
 CLEAN = (
@@ -229,7 +243,7 @@ def test_default_model_screens_a_planted_figure_no_pattern_knows(tmp_path: Path)
     )
     ingest([source], settings)
     built, total, screened = warm_index(settings)
-    assert screened >= 1 and built == total + 1  # the hostile passage is read twice
+    assert screened >= 1 and built == total
     counts = {d.id: d.instructions for d in Library(settings).documents()}
     assert counts["hostile"] >= 1 and counts["clean"] == 0
     answer = ask("Berapa biaya pembangunan Jembatan Cikapundung Baru?", **settings.model_dump())

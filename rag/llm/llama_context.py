@@ -202,7 +202,7 @@ class SeqContext:
                 token = lc.llama_sampler_sample(sampler.sampler, self._ctx.ctx, -1)
                 if lc.llama_vocab_is_eog(self._vocab, token):
                     break
-                pending += decoder.decode(self._piece(token))
+                pending += decoder.decode(self.piece(token))
                 out, pending, stopped = _split_at_stop(pending, stops)
                 if out:
                     yield out
@@ -223,12 +223,13 @@ class SeqContext:
         self._batch.close()
         self._ctx.close()
 
-    def _piece(self, token: int) -> bytes:
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        """The bytes of ``token`` (however long; ``special``: control tokens as their text)."""
         buf = ctypes.create_string_buffer(64)
-        n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+        n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
         if n < 0:
             buf = ctypes.create_string_buffer(-n)
-            n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
         return buf.raw[: max(n, 0)]
 
 

@@ -63,6 +63,7 @@ class CacheStats:
     build_tokens: int = 0
     state_bytes: int = 0  # bytes of the states built
     screened: int = 0  # sentences the screen left out while warming
+    unread: int = 0  # passages the screen could not read (not stored)
     last_prompt_tokens: int = 0  # tokens decoded fresh by the last answer
     last_reused_tokens: int = 0  # tokens of the last prompt already in the context
 
@@ -234,13 +235,14 @@ class StatePrefill(Warming):
         *,
         keep: bool,
         check: Check | None = None,
+        store: bool | None = None,
     ) -> None:
         """Compute ``text`` after the prefix alone, in sequence 1, and store it. With ``keep``
         the state stays in sequence 1 (at the position after the prefix) for placing. With
         ``check`` (the screen), every token's reading is captured and the state is stored
         only when ``check(pieces, reading)`` is true (``pieces``: each token's bytes); without,
-        a screened model stores no state it did not read (an answer building one it lacks uses
-        it unstored)."""
+        ``store`` decides, and by default a screened model stores no state it did not read (an
+        answer building one it lacks uses it unstored)."""
         ctx = self._ctx
         tokens = self.tokenize(text)
         started = time.perf_counter()
@@ -249,11 +251,11 @@ class StatePrefill(Warming):
         if check is not None:
             with self.llm.capture.armed(every_row=True):
                 ctx.decode(tokens, len(prefix), 1)
-            pieces = [self._llama.detokenize([t], special=True) for t in tokens]
+            pieces = [ctx.piece(t, special=True) for t in tokens]
             store = check(pieces, self.llm.capture.reading())
         else:
             ctx.decode(tokens, len(prefix), 1)
-            store = self.screen is None
+            store = self.screen is None if store is None else store
         ctx.remove(1, 0, len(prefix))
         data = ctx.get_state(1)
         if store:

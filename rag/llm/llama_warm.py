@@ -57,8 +57,9 @@ class Warming:
         return built
 
     def _warm_one(self, head: str, hit: Hit, screen: Screen | None) -> int:
-        """Compute and store ``hit``'s state if missing, read by ``screen`` first; returns
-        how many states were computed."""
+        """Compute and store ``hit``'s state if missing, read by ``screen`` first; returns 1
+        when it was computed (a passage with flagged sentences is decoded twice). A passage
+        the screen could not read is not stored (answers read it in place, patterns only)."""
         left_out = screen.record.get(passage_body(hit)) if screen and not hit.screened else ()
         if left_out:  # read before: its state is the one without them
             hit, screen = replace(hit, screened=left_out), None
@@ -66,19 +67,24 @@ class Warming:
         key = self._key(head, text)
         if key in self._shelf:
             return 0
-        flagged: list[str] = []
+        if screen is None:  # no screen, or the passage as screened before
+            self._build_held(key, head, text, None, store=True)
+            return 1
+        flagged: list[str] | None = None
 
         def check(pieces: list[bytes], reading: Reading | None) -> bool:
-            if screen is not None and reading is not None:
-                flagged.extend(screen.flag(hit, pieces, reading))
-            return not flagged  # without a screen: the passage as screened before
+            nonlocal flagged
+            flagged = None if reading is None else screen.flag(hit, pieces, reading)
+            return flagged == []
 
-        self._build_held(key, head, text, check if screen or self.screen else None)
-        if not flagged or screen is None:
-            return 1
-        screen.record.add(passage_body(hit), hit.doc_id, flagged)
-        self.stats.screened += len(flagged)
-        return 1 + self._warm_one(head, replace(hit, screened=tuple(flagged)), None)
+        self._build_held(key, head, text, check)
+        if flagged is None:
+            self.stats.unread += 1
+        elif flagged:
+            screen.record.add(passage_body(hit), hit.doc_id, flagged)
+            self.stats.screened += len(flagged)
+            self._warm_one(head, replace(hit, screened=tuple(flagged)), None)
+        return 1
 
     def read_passage(self, body: str, system: str | None = None) -> tuple[list[bytes], Reading]:
         """Read a passage ``body`` (``rag.prompt.passage_body``) as warming does, capturing
@@ -96,11 +102,14 @@ class Warming:
         self._build_held("", head, body + PASSAGE_SEPARATOR, check)
         return seen[0]
 
-    def _build_held(self, key: str, head: str, text: str, check: Check | None) -> None:
+    def _build_held(
+        self, key: str, head: str, text: str, check: Check | None, store: bool | None = None
+    ) -> None:
         """:meth:`_build_state` of ``text`` after ``head``'s prefix, holding the model."""
         with self.llm.hold():
             try:
-                self._build_state(key, self._ensure_prefix(head), text, keep=False, check=check)
+                prefix = self._ensure_prefix(head)
+                self._build_state(key, prefix, text, keep=False, check=check, store=store)
             except RuntimeError as exc:
                 self._segments = []
                 raise ModelError(f"llama.cpp failed while computing a state: {exc}") from exc

@@ -128,16 +128,21 @@ class Screen:
             f"{self.probe.threshold:.3f} ({self.source})"
         )
 
-    def flag(self, hit: Hit, pieces: Sequence[bytes], reading: Reading) -> list[str]:
+    def flag(self, hit: Hit, pieces: Sequence[bytes], reading: Reading) -> list[str] | None:
         """The sentences of ``hit``'s body that the model's reading (``reading``, every
-        token's row; ``pieces``, each token's bytes) puts above the probe's threshold."""
+        token's row; ``pieces``, each token's bytes) puts above the probe's threshold;
+        ``None`` when the reading does not cover the body token by token (not read)."""
         body, units = sentence_units(hit)
         rows = reading.block(self.probe.layer)
-        if not units or rows is None or rows.shape[1] != self.probe.dim:
-            return []
+        if (
+            rows is None
+            or rows.shape != (len(pieces), self.probe.dim)
+            or not b"".join(pieces).startswith(body.encode("utf-8"))
+        ):
+            return None
         spans = token_spans(body, units, pieces)
         if any(not 0 <= first <= last < len(rows) for first, last in spans):
-            return []
+            return None
         scores = self.probe.probabilities(*sentence_rows(rows, spans))
         return [u[2] for u, p in zip(units, scores) if p > self.probe.threshold and readable(u[2])]
 
@@ -197,8 +202,10 @@ def screen_status(settings: Settings) -> str:
 def left_out_by_document(settings: Settings) -> dict[str, int]:
     """Sentences the configured model's screen left out, per document id (no model loaded;
     empty without a screen)."""
-    from rag.models import model_file
+    from rag.models import BUILTIN_MODELS, model_file
 
+    if settings.screen == "auto" and settings.model.strip() not in BUILTIN_MODELS:
+        return {}  # probes ship for built-ins only (and hashing another file takes a while)
     path = model_file(settings.model, settings.model_dir)
     if settings.backend != "llama" or not path.is_file():
         return {}
@@ -213,15 +220,17 @@ def screen_for(llm: LLM, settings: Settings) -> Screen | None:
     """The screen for ``llm`` under ``settings`` (``RAG_SCREEN``), cached per model; with a
     probe, the model's capture is set to read its layer too."""
     from rag.llm.hidden import layer_name
+    from rag.states import cache_folder
 
+    key = f"{settings.screen}|{cache_folder(settings)}"  # the record lives beside the states
     with _CACHE_LOCK:
         known = _CACHE.setdefault(llm, {})
-        if settings.screen in known:
-            return known[settings.screen]
+        if key in known:
+            return known[key]
         screen = None
         if llm.path is not None:
             screen, _ = screen_for_model(llm.path, settings)
             if screen is not None and not llm.read_hidden([layer_name(screen.probe.layer)]):
                 screen = None
-        known[settings.screen] = screen
+        known[key] = screen
         return screen

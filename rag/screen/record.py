@@ -46,12 +46,12 @@ class ScreenRecord:
             self._entries, self._stamp = entries, None
 
     def documents(self) -> dict[str, int]:
-        """Sentences left out per document id."""
-        out: dict[str, int] = {}
+        """Distinct sentences left out per document id (a passage's earlier versions
+        included: the record is never pruned)."""
+        found: dict[str, set[str]] = {}
         for entry in self._load().values():
-            doc = str(entry.get("doc", ""))
-            out[doc] = out.get(doc, 0) + len(entry.get("sentences", ()))
-        return out
+            found.setdefault(str(entry.get("doc", "")), set()).update(entry.get("sentences", ()))
+        return {doc: len(sentences) for doc, sentences in found.items()}
 
     def _load(self) -> dict[str, dict]:
         try:
