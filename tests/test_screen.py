@@ -196,7 +196,8 @@ def test_warming_stores_the_passage_without_the_flagged_sentence(small, tmp_path
         assert not unscreened.has_state(passage_body(plain))
     finally:
         unscreened.close()
-    blind = StatePrefill(small, cache, screen=BlindScreen(probe(), tmp_path, screen.record))
+    blind_screen = BlindScreen(probe(threshold=0.9), tmp_path, screen.record)  # its own keys
+    blind = StatePrefill(small, cache, screen=blind_screen)
     try:  # a passage the screen cannot read is not stored as read
         assert blind.warm([plain]) == 1 and blind.stats.unread == 1
         assert not blind.has_state(passage_body(plain))
