@@ -21,7 +21,10 @@ from rag.cli.base import index_option, settings_of
 )
 @click.option("--embed-model", help="Embedder (RAG_EMBED_MODEL).")
 @click.option(
-    "--warm", is_flag=True, help="Also compute every passage's LLM state (fast first token)."
+    "--warm",
+    is_flag=True,
+    help="Also compute every passage's LLM state (fast first token), leaving out the sentences "
+    "the model reads as instructions to it.",
 )
 @click.pass_context
 def ingest(
