@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BLOCK_BYTES = 8 * 1024 * 1024
 
@@ -62,3 +67,26 @@ def locked(path: Path, on_wait: Callable[[], object] | None = None) -> Iterator[
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def write_arrays(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` (as float32) and the JSON ``meta`` as one compressed ``.npz``,
+    atomically (a fitted probe's file)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    packed = {name: a.astype(np.float32) for name, a in arrays.items()}
+    np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **packed)
+    atomic_write(path, buf.getvalue())
+
+
+def read_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON meta and the float32 arrays of a file :func:`write_arrays` wrote. Raises
+    ``OSError``, ``KeyError`` or ``ValueError`` when it is not one."""
+    import numpy as np
+
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        return meta, {k: z[k].astype(np.float32) for k in z.files if k != "meta"}

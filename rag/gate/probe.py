@@ -10,7 +10,6 @@ A probe file names the sha256 of the model file it was fitted for and is used fo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,11 +70,7 @@ class Probe:
 
     def save(self, path: Path) -> None:
         """Write the probe as an ``.npz`` (atomically)."""
-        import io
-
-        import numpy as np
-
-        from rag.fileio import atomic_write
+        from rag.fileio import write_arrays
 
         meta = {
             "format": FORMAT,
@@ -86,35 +81,28 @@ class Probe:
             "threshold": self.threshold,
             "description": self.description,
         }
-        buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            meta=np.array(json.dumps(meta)),
-            signal_weights=self.signal_weights.astype(np.float32),
-            **{f"w{n}": self.weights[n].astype(np.float32) for n in self.layers},
-        )
-        atomic_write(path, buf.getvalue())
+        weights = {f"w{n}": self.weights[n] for n in self.layers}
+        write_arrays(path, meta, {"signal_weights": self.signal_weights, **weights})
 
     @classmethod
     def load(cls, path: Path) -> Probe:
         """Read a probe file; a file of another format or signal set is an error."""
-        import numpy as np
+        from rag.fileio import read_arrays
 
         try:
-            with np.load(path) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta.get("format") != FORMAT or tuple(meta.get("signals", ())) != SIGNALS:
-                    raise ModelError(f"{path} is a probe of another format; refit it")
-                layers = tuple(int(n) for n in meta["layers"])
-                return cls(
-                    model_sha256=meta["model_sha256"],
-                    layers=layers,
-                    weights={n: z[f"w{n}"].astype(np.float32) for n in layers},
-                    signal_weights=z["signal_weights"].astype(np.float32),
-                    bias=float(meta["bias"]),
-                    threshold=float(meta["threshold"]),
-                    description=meta.get("description", {}),
-                )
+            meta, z = read_arrays(path)
+            if meta.get("format") != FORMAT or tuple(meta.get("signals", ())) != SIGNALS:
+                raise ModelError(f"{path} is a probe of another format; refit it")
+            layers = tuple(int(n) for n in meta["layers"])
+            return cls(
+                model_sha256=meta["model_sha256"],
+                layers=layers,
+                weights={n: z[f"w{n}"] for n in layers},
+                signal_weights=z["signal_weights"],
+                bias=float(meta["bias"]),
+                threshold=float(meta["threshold"]),
+                description=meta.get("description", {}),
+            )
         except (OSError, KeyError, ValueError) as exc:
             raise ModelError(f"cannot read the probe {path} ({exc}); refit it") from exc
 

@@ -1,12 +1,31 @@
 """Where the llama.cpp states of ``rag.llm.llama_states`` are kept: on disk
 (``rag.states.PassageCache``) or, without a cache, in memory; keyed so that a state is only
-ever loaded where it was computed (model file, llama.cpp version, KV type, prefix, passage)."""
+ever loaded where it was computed (model file, llama.cpp version, KV type, prefix, screen,
+passage); and the counters of the states' use."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rag.states import PassageCache, StoredState
+
+
+@dataclass
+class CacheStats:
+    """Counters since the model was wrapped (for benchmarks and logs)."""
+
+    loaded: int = 0  # states read from disk
+    built: int = 0  # states computed (and stored)
+    fresh: int = 0  # passages read in place (auto mode, no state)
+    rejected: int = 0  # stored states refused (wrong tokens or llama.cpp refused the bytes)
+    build_s: float = 0.0
+    build_tokens: int = 0
+    state_bytes: int = 0  # bytes of the states built
+    screened: int = 0  # sentences the screen left out while warming
+    unread: int = 0  # passages the screen could not read (not stored)
+    last_prompt_tokens: int = 0  # tokens decoded fresh by the last answer
+    last_reused_tokens: int = 0  # tokens of the last prompt already in the context
 
 
 class StateShelf:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from rag.errors import ModelError, first_line
 from rag.llm.llama import LlamaCppLLM
 from rag.llm.llama_context import SeqContext
-from rag.llm.llama_shelf import StateShelf
+from rag.llm.llama_shelf import CacheStats, StateShelf
 from rag.llm.llama_template import ChatTemplate
 from rag.llm.llama_warm import Check, Warming
 from rag.prompt import PASSAGE_SEPARATOR, SYSTEM_PROMPT, Prompt
@@ -49,23 +49,6 @@ Missing = Literal["build", "fresh"]
 class _Segment:
     kind: str  # prefix | label | state | fresh | tail
     tokens: tuple[int, ...]
-
-
-@dataclass
-class CacheStats:
-    """Counters since the model was wrapped (for benchmarks and logs)."""
-
-    loaded: int = 0  # states read from disk
-    built: int = 0  # states computed (and stored)
-    fresh: int = 0  # passages read in place (auto mode, no state)
-    rejected: int = 0  # stored states refused (wrong tokens or llama.cpp refused the bytes)
-    build_s: float = 0.0
-    build_tokens: int = 0
-    state_bytes: int = 0  # bytes of the states built
-    screened: int = 0  # sentences the screen left out while warming
-    unread: int = 0  # passages the screen could not read (not stored)
-    last_prompt_tokens: int = 0  # tokens decoded fresh by the last answer
-    last_reused_tokens: int = 0  # tokens of the last prompt already in the context
 
 
 class StatePrefill(Warming):

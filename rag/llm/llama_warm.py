@@ -16,8 +16,7 @@ if TYPE_CHECKING:
 
     from rag.llm.hidden import Reading
     from rag.llm.llama import LlamaCppLLM
-    from rag.llm.llama_shelf import StateShelf
-    from rag.llm.llama_states import CacheStats
+    from rag.llm.llama_shelf import CacheStats, StateShelf
     from rag.screen import Screen
     from rag.types import Hit
 

@@ -61,11 +61,7 @@ class SentenceProbe:
 
     def save(self, path: Path) -> None:
         """Write the probe as an ``.npz`` (atomically)."""
-        import io
-
-        import numpy as np
-
-        from rag.fileio import atomic_write
+        from rag.fileio import write_arrays
 
         meta = {
             "format": FORMAT,
@@ -77,31 +73,28 @@ class SentenceProbe:
             "threshold": self.threshold,
             "description": self.description,
         }
-        buf = io.BytesIO()
-        np.savez_compressed(buf, meta=np.array(json.dumps(meta)), w=self.weights.astype(np.float32))
-        atomic_write(path, buf.getvalue())
+        write_arrays(path, meta, {"w": self.weights})
 
     @classmethod
     def load(cls, path: Path) -> SentenceProbe:
         """Read a probe file; a file of another format or kind is an error."""
-        import numpy as np
+        from rag.fileio import read_arrays
 
         try:
-            with np.load(path) as z:
-                meta = json.loads(str(z["meta"]))
-                if (
-                    meta.get("format") != FORMAT
-                    or meta.get("kind") != "sentence"
-                    or tuple(meta.get("readouts", ())) != READOUTS
-                ):
-                    raise ModelError(f"{path} is not a sentence probe of this version; refit it")
-                return cls(
-                    model_sha256=meta["model_sha256"],
-                    layer=int(meta["layer"]),
-                    weights=z["w"].astype(np.float32),
-                    bias=float(meta["bias"]),
-                    threshold=float(meta["threshold"]),
-                    description=meta.get("description", {}),
-                )
+            meta, z = read_arrays(path)
+            if (
+                meta.get("format") != FORMAT
+                or meta.get("kind") != "sentence"
+                or tuple(meta.get("readouts", ())) != READOUTS
+            ):
+                raise ModelError(f"{path} is not a sentence probe of this version; refit it")
+            return cls(
+                model_sha256=meta["model_sha256"],
+                layer=int(meta["layer"]),
+                weights=z["w"],
+                bias=float(meta["bias"]),
+                threshold=float(meta["threshold"]),
+                description=meta.get("description", {}),
+            )
         except (OSError, KeyError, ValueError) as exc:
             raise ModelError(f"cannot read the sentence probe {path} ({exc}); refit it") from exc
