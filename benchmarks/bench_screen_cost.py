@@ -6,7 +6,10 @@ With the screen, each passage is decoded with every token's row of the wanted la
 out (``HiddenCapture.armed(every_row=True)``) and the probe is applied per sentence; a flagged
 passage is decoded a second time without its flagged sentences.
 
-    .venv/bin/python benchmarks/bench_screen_cost.py [--rounds 2] [--limit 45]
+At answer time the screen only marks the retrieved passages from its record
+(``rag.generate.screen_hits``): ``--answers`` times that step alone on the seeds' dev questions.
+
+    .venv/bin/python benchmarks/bench_screen_cost.py [--rounds 2] [--limit 45] [--answers]
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--limit", type=int, default=45)
+    parser.add_argument("--answers", action="store_true", help="time the answer-time step only")
     args = parser.parse_args()
+    if args.answers:
+        answer_time()
+        return
 
     import tempfile
     from dataclasses import replace
@@ -59,6 +66,32 @@ def main() -> None:
     print(f"  without the screen: {best['without']:.1f} s")
     print(f"  with the screen:    {best['with']:.1f} s ({flagged} sentences left out)")
     print(f"  ratio: {best['with'] / best['without']:.3f}")
+
+
+def answer_time() -> None:
+    """The answer-time cost: ``screen_hits`` on each seeds dev question's passages."""
+    import statistics
+
+    from rag.answer import select_passages
+    from rag.eval import load_questions
+    from rag.generate import screen_hits
+    from rag.llm import get_llm
+    from rag.settings import get_settings
+
+    settings = get_settings(index_dir=ROOT / "index")
+    llm = get_llm(settings)
+    took = []
+    for q in load_questions(ROOT / "bench" / "seeds" / "dev.jsonl"):
+        hits = select_passages(q["question"], settings, llm.count_tokens)
+        screen_hits(llm, settings, hits)  # the first call loads the probe and the record
+        started = time.perf_counter()
+        for _ in range(20):
+            screen_hits(llm, settings, hits)
+        took.append((time.perf_counter() - started) / 20)
+    print(
+        f"screen_hits per question ({len(took)} seeds dev questions, 20 calls each): "
+        f"p50 {statistics.median(took) * 1000:.2f} ms, max {max(took) * 1000:.2f} ms"
+    )
 
 
 if __name__ == "__main__":
