@@ -85,11 +85,11 @@ def check_citations(answer: str, hits: Sequence[Hit], question: str = "") -> Che
     """Verify ``answer`` sentence by sentence against ``hits`` ([1] is hits[0]): a sentence
     stays only if a passage supports what it adds to ``question`` (``rag.support``), and
     cites exactly the passages that do."""
-    from rag.instructions import model_view
+    from rag.instructions import hit_view
     from rag.prompt import detect_language
 
     # what the model was given: a sentence instructing the assistant is no evidence
-    evidence = [f"{model_view(h.title, h.screened)} {model_view(h.text, h.screened)}" for h in hits]
+    evidence = [hit_view(h) for h in hits]
     # the prompt asks for the answer in the question's language
     language = detect_language(question or CITATION.sub(" ", answer))
     same = [detect_language(e) == language for e in evidence]

@@ -143,9 +143,9 @@ def screen_hits(llm: LLM, settings: Settings, hits: Sequence[Hit]) -> list[Hit]:
     from rag.llm import LlamaCppLLM
     from rag.screen import screen_for
 
-    if not hits or not isinstance(llm, LlamaCppLLM) or settings.screen == "off":
+    if not hits or not isinstance(llm, LlamaCppLLM):
         return list(hits)
-    screen = screen_for(llm, settings)
+    screen = screen_for(llm, settings)  # None with RAG_SCREEN=off
     if screen is None:
         return list(hits)
     if settings.answer_mode == "cached":

@@ -19,7 +19,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from rag.instructions import model_view
+from rag.instructions import hit_view, model_view
 from rag.text import ASKS_CONTACT, CITATION, CONTACT_LIKE, NAME, WORD_OR_NUMBER, contacts
 from rag.types import Citation, Hit
 
@@ -58,9 +58,7 @@ class StreamGuard:
         from rag.prompt import detect_language
         from rag.support import META_WORDS, numbers
 
-        evidence = " ".join(
-            f"{model_view(h.title, h.screened)} {model_view(h.text, h.screened)}" for h in hits
-        )
+        evidence = " ".join(hit_view(h) for h in hits)
         source = f"{question} {evidence}"
         self._analyzer = get_analyzer()
         self._common = stop_words() | set(META_WORDS.split())

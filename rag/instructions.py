@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rag.text import CHAT_CONTROL, PASSAGE_SENTENCE_BREAK
+
+if TYPE_CHECKING:
+    from rag.types import Hit
 
 # Who an instruction addresses: the assistant, a model, an automated reader.
 _MACHINE = (
@@ -314,6 +318,12 @@ def model_view(text: str, screened: tuple[str, ...] = ()) -> str:
     if not _may_instruct(text) and not any(sentence in text for sentence in screened):
         return text
     return " ".join(view_sentences(text, screened))
+
+
+def hit_view(hit: Hit) -> str:
+    """A passage's title and text as the model reads them, in one string (what the stream
+    guard and the citation check hold answers against)."""
+    return f"{model_view(hit.title, hit.screened)} {model_view(hit.text, hit.screened)}"
 
 
 def view_sentences(text: str, screened: tuple[str, ...] = ()) -> list[str]:

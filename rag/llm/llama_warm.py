@@ -59,10 +59,12 @@ class Warming:
         """Compute and store ``hit``'s state if missing, read by ``screen`` first; returns 1
         when it was computed (a passage with flagged sentences is decoded twice). A passage
         the screen could not read is not stored (answers read it in place, patterns only)."""
-        left_out = screen.record.get(passage_body(hit)) if screen and not hit.screened else ()
+        body = passage_body(hit)
+        left_out = screen.record.get(body) if screen and not hit.screened else ()
         if left_out:  # read before: its state is the one without them
             hit, screen = replace(hit, screened=left_out), None
-        text = passage_body(hit) + PASSAGE_SEPARATOR
+            body = passage_body(hit)
+        text = body + PASSAGE_SEPARATOR
         key = self._key(head, text)
         if key in self._shelf:
             return 0
@@ -80,7 +82,7 @@ class Warming:
         if flagged is None:
             self.stats.unread += 1
         elif flagged:
-            screen.record.add(passage_body(hit), hit.doc_id, flagged)
+            screen.record.add(body, hit.doc_id, flagged)
             self.stats.screened += len(flagged)
             self._warm_one(head, replace(hit, screened=tuple(flagged)), None)
         return 1
